@@ -17,12 +17,8 @@
 #include <string.h>
 
 #include "bucket.h"
+#include "parse.h"
 
-/* Shared with model.c, which defines them (see the note there). */
-bool rp_num_parse(const char *s, size_t len, double *out);
-bool rp_semver_parse(const char *s, size_t len, struct rp_semver *out);
-int rp_semver_cmp(const struct rp_semver *a, const struct rp_semver *b);
-bool rp_time_parse(const char *s, size_t len, double *ms_out);
 
 /* Room for the longest %.17g of a double: "-1.2345678901234567e-308". */
 #define EVAL_NUMBUF 32

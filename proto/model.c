@@ -22,17 +22,8 @@
 #include <jansson.h>
 
 #include "alloc.h"
+#include "parse.h"
 
-/*
- * Parsers shared with eval.c, which must read context attributes exactly
- * the way clause values were read at prepare time. There is no internal
- * header for them yet (model.h is the public contract); eval.c repeats
- * these four prototypes, keep them in step.
- */
-bool rp_num_parse(const char *s, size_t len, double *out);
-bool rp_semver_parse(const char *s, size_t len, struct rp_semver *out);
-int rp_semver_cmp(const struct rp_semver *a, const struct rp_semver *b);
-bool rp_time_parse(const char *s, size_t len, double *ms_out);
 
 #define MODEL_UPDATED_BY_MAX 256 /* bytes; an account or token name */
 

@@ -2,7 +2,7 @@
 /*
  * Tests for proto/bucket.c: the SipHash-2-4 reference vectors of the
  * SipHash paper (Aumasson and Bernstein, appendix A), the published
- * bucket vectors of docs/bucket-vectors.md, and the spread of buckets.
+ * bucket vectors of docs/protocol.md (section 6), and the spread of buckets.
  * The vectors were computed by an independent SipHash-2-4 written from
  * the paper, not by this code: a change here is a wire-visible change.
  */
@@ -75,7 +75,7 @@ test_siphash_reference(void **state)
     assert_int_equal(rp_bucket(key_seq, msg, 15), 9557);
 }
 
-/* The table in docs/bucket-vectors.md, row for row. */
+/* The table in docs/protocol.md (section 6), row for row. */
 static const struct {
     const char *salt;
     const char *unit;

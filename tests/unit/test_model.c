@@ -15,13 +15,9 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "parse.h"
 #include "model.h"
 
-/* Internal parsers of model.c (no header of their own yet). */
-bool rp_num_parse(const char *s, size_t len, double *out);
-bool rp_semver_parse(const char *s, size_t len, struct rp_semver *out);
-int rp_semver_cmp(const struct rp_semver *a, const struct rp_semver *b);
-bool rp_time_parse(const char *s, size_t len, double *ms_out);
 
 /* ---- fixtures ------------------------------------------------------- */
 
