@@ -11,12 +11,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
-#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "alloc.h"
+#include "bucket.h"
 #include "mp.h"
 
 #define ENV_CTX "ramp/1"
@@ -44,26 +44,6 @@
     sodium_base64_ENCODED_LEN(RP_SK_LEN, sodium_base64_VARIANT_ORIGINAL)
 #define KEY_PK_B64                                                             \
     sodium_base64_ENCODED_LEN(RP_PK_LEN, sodium_base64_VARIANT_ORIGINAL)
-
-static atomic_int env_sodium_ready;
-
-/*
- * rp_crypto_init() (bucket.c) does the same; calling sodium_init()
- * here keeps this module usable on its own. sodium_init() takes a lock
- * on every call, so remember success and skip it on the hot path.
- */
-static ramp_err
-env_sodium(void)
-{
-    if (atomic_load_explicit(&env_sodium_ready, memory_order_acquire)) {
-        return RAMP_OK;
-    }
-    if (sodium_init() < 0) {
-        return RAMP_ESYSTEM;
-    }
-    atomic_store_explicit(&env_sodium_ready, 1, memory_order_release);
-    return RAMP_OK;
-}
 
 const char *
 rp_kind_name(unsigned kind)
@@ -144,7 +124,7 @@ rp_env_seal(struct rp_buf *out, const struct rp_keypair *kp, unsigned kind,
         (payload == NULL && payload_len > 0)) {
         return RAMP_EINVAL;
     }
-    rv = env_sodium();
+    rv = rp_crypto_init();
     if (rv != RAMP_OK) {
         goto out;
     }
@@ -271,7 +251,7 @@ rp_env_open(const uint8_t *buf, size_t len, const struct rp_pubkey *keys,
         rv = RAMP_EKEY;
         goto out;
     }
-    rv = env_sodium();
+    rv = rp_crypto_init();
     if (rv != RAMP_OK) {
         goto out;
     }
@@ -333,7 +313,7 @@ rp_key_generate(struct rp_keypair *kp)
 {
     ramp_err rv;
 
-    rv = env_sodium();
+    rv = rp_crypto_init();
     if (rv != RAMP_OK) {
         return rv;
     }
@@ -388,28 +368,25 @@ key_parse(
 }
 
 /*
- * Read a whole small key file. Refuses symlinks (O_NOFOLLOW) when
- * nofollow, anything but a regular file, and, when private, any
- * group/other permission bit, before reading a byte. O_NONBLOCK keeps a
- * FIFO planted at the path from hanging us in open().
+ * Read a whole small key file. Refuses anything but a regular file and,
+ * when private, any group/other permission bit, before reading a byte.
+ * Symlinks are followed: Kubernetes mounts Secrets and ConfigMaps through
+ * them, and the checks run on the file actually opened (fstat), which is
+ * what protects the key. O_NONBLOCK keeps a FIFO planted at the path from
+ * hanging us in open().
  */
 static ramp_err
-key_read(
-    const char *path, bool nofollow, bool private, char *text, size_t *lenp)
+key_read(const char *path, bool private, char *text, size_t *lenp)
 {
     struct stat st;
     size_t len = 0;
-    int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
+    const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
     int fd;
     ramp_err rv = RAMP_OK;
 
-    if (nofollow) {
-        flags |= O_NOFOLLOW;
-    }
     fd = open(path, flags);
     if (fd < 0) {
-        /* ELOOP: the path is a symlink, which we refuse on purpose. */
-        return (errno == ELOOP || errno == EACCES) ? RAMP_EPERM : RAMP_EIO;
+        return errno == EACCES ? RAMP_EPERM : RAMP_EIO;
     }
     if (fstat(fd, &st) != 0) {
         rv = RAMP_EIO;
@@ -463,11 +440,11 @@ rp_key_load(const char *path, struct rp_keypair *kp)
     size_t len = 0;
     ramp_err rv;
 
-    rv = env_sodium();
+    rv = rp_crypto_init();
     if (rv != RAMP_OK) {
         return rv;
     }
-    rv = key_read(path, true, true, text, &len);
+    rv = key_read(path, true, text, &len);
     if (rv != RAMP_OK) {
         goto out;
     }
@@ -516,7 +493,7 @@ rp_pubkey_load(const char *path, struct rp_pubkey *pub)
      * followed: configuration systems (Kubernetes ConfigMaps) deliver
      * files as symlinks. It still has to be a regular file.
      */
-    rv = key_read(path, false, false, text, &len);
+    rv = key_read(path, false, text, &len);
     if (rv != RAMP_OK) {
         return rv;
     }
@@ -694,7 +671,7 @@ rp_key_save(const char *path, const struct rp_keypair *kp, bool overwrite)
     size_t len;
     ramp_err rv;
 
-    rv = env_sodium();
+    rv = rp_crypto_init();
     if (rv != RAMP_OK) {
         return rv;
     }
@@ -716,7 +693,7 @@ rp_pubkey_save(const char *path, const struct rp_pubkey *pub, bool overwrite)
     size_t len;
     ramp_err rv;
 
-    rv = env_sodium();
+    rv = rp_crypto_init();
     if (rv != RAMP_OK) {
         return rv;
     }

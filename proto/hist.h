@@ -11,6 +11,10 @@
  *
  * Bucket index of v (us): v < 16 -> v; else with e = floor(log2 v):
  *   16 + (e - 4) * 16 + ((v >> (e - 4)) & 15)
+ * 60 s falls in bucket 364, whose top is clamped to RP_HIST_MAX_US; the
+ * regular buckets 365..367 lie wholly above 60 s, so recording never
+ * fills them (a decoder still accepts them, and reports them as 60 s).
+ * They keep their formula edges so upper edges rise across the array.
  */
 #ifndef RP_HIST_H
 #define RP_HIST_H
