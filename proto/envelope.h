@@ -94,12 +94,15 @@ ramp_err rp_key_load(const char *path, struct rp_keypair *kp);
 ramp_err rp_pubkey_save(const char *path, const struct rp_pubkey *pub,
     bool overwrite);
 ramp_err rp_pubkey_load(const char *path, struct rp_pubkey *pub);
-/* Parse/format the base64 text forms (no prefix): RAMP_EKEY. */
+/* Parse/format the base64 text forms (no prefix): RAMP_EKEY; to_b64
+ * needs outsz >= 45, else RAMP_EINVAL. Public key files may be any mode
+ * and may be symlinks (ConfigMap mounts). */
 ramp_err rp_pubkey_from_b64(const char *s, struct rp_pubkey *pub);
 ramp_err rp_pubkey_to_b64(const struct rp_pubkey *pub, char *out, size_t outsz);
 
-/* Sign and encode an envelope, appending to out. RAMP_EINVAL (bad kind,
- * payload > RP_ENV_MAX), RAMP_ETOOBIG, RAMP_ENOMEM. */
+/* Sign and encode an envelope, appending to out (unchanged on error).
+ * RAMP_EINVAL (bad kind, payload > RP_ENV_MAX - 128, the room the outer
+ * fields need), RAMP_ETOOBIG, RAMP_ENOMEM. */
 ramp_err rp_env_seal(struct rp_buf *out, const struct rp_keypair *kp,
     unsigned kind, uint64_t seq, uint64_t ts_ms, const void *payload,
     size_t payload_len);
@@ -108,8 +111,10 @@ ramp_err rp_env_seal(struct rp_buf *out, const struct rp_keypair *kp,
  * Decode the outer array (size cap and shape first), find the key by id
  * among keys[0..nkeys), verify the signature, and only then fill *env.
  * Never decodes the payload. RAMP_ETOOBIG, RAMP_EPROTO (malformed),
- * RAMP_EVERSION (version != 1), RAMP_EKEY (no key with that id),
- * RAMP_ESIG (signature does not verify). env is untouched on error.
+ * RAMP_EVERSION (version != 1; checked before the length, so a shorter
+ * array from a newer version is reported as a version problem),
+ * RAMP_EKEY (no key with that id), RAMP_ESIG (signature does not
+ * verify), RAMP_ENOMEM. env is untouched on error.
  */
 ramp_err rp_env_open(const uint8_t *buf, size_t len,
     const struct rp_pubkey *keys, size_t nkeys, struct rp_envelope *env);
