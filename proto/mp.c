@@ -100,12 +100,13 @@ rp_mp_check(const uint8_t *p, size_t n, size_t max, unsigned max_depth)
             return RAMP_EPROTO;
         }
         off += (size_t) skip;
+        /* An empty container is one level deeper too. */
+        if (container && depth + 1 > max_depth) {
+            return RAMP_EPROTO;
+        }
         if (container && elems > 0) {
             /* Each element takes at least one byte. */
             if (elems > n - off) {
-                return RAMP_EPROTO;
-            }
-            if (depth + 1 > max_depth) {
                 return RAMP_EPROTO;
             }
             left[++depth] = elems;
