@@ -84,6 +84,7 @@ rp_buf_printf(struct rp_buf *b, const char *fmt, ...)
 {
     va_list ap;
     char small[256];
+    char *big;
     int n;
     ramp_err rv;
 
@@ -96,15 +97,24 @@ rp_buf_printf(struct rp_buf *b, const char *fmt, ...)
     if ((size_t) n < sizeof(small)) {
         return rp_buf_append(b, small, (size_t) n);
     }
-    /* Format straight into the buffer, with room for vsnprintf's NUL. */
-    rv = rp_buf_reserve(b, (size_t) n + 1);
+    /*
+     * Format into a temporary: formatting in place would need room for
+     * vsnprintf's NUL past the ceiling when the output fills it exactly.
+     */
+    rv = rp_buf_reserve(b, (size_t) n);
     if (rv != RAMP_OK) {
         return rv;
     }
+    big = rp_alloc((size_t) n + 1);
+    if (big == NULL) {
+        return RAMP_ENOMEM;
+    }
     va_start(ap, fmt);
-    vsnprintf((char *) b->data + b->len, (size_t) n + 1, fmt, ap);
+    vsnprintf(big, (size_t) n + 1, fmt, ap);
     va_end(ap);
+    memcpy(b->data + b->len, big, (size_t) n);
     b->len += (size_t) n;
+    rp_free(big);
     return RAMP_OK;
 }
 

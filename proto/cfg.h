@@ -74,7 +74,8 @@ void rp_cfg_fini(struct rp_cfg *c);
 ramp_err rp_cfg_load(struct rp_cfg *c, const char *path, char **envp,
     int argc, char **argv, char ***rest, int *nrest);
 
-/* Lookups by name; unknown name is a programming error (rp_panic). */
+/* Lookups by name. An unknown name, or rp_cfg_int/rp_cfg_bool on a
+ * setting of another type, is a programming error: message and abort(). */
 const char *rp_cfg_str(const struct rp_cfg *c, const char *name);
 int64_t rp_cfg_int(const struct rp_cfg *c, const char *name);
 bool rp_cfg_bool(const struct rp_cfg *c, const char *name);

@@ -31,7 +31,8 @@ extern int rp_log_level; /* messages above it are dropped unformatted */
         }                                                                  \
     } while (0)
 
-/* fmt formats the key=value fields after the id; may be "" */
+/* fmt formats the key=value fields after the id; NULL when there are
+ * none (an empty literal trips -Wformat-zero-length) */
 void rp_log(int lvl, const char *id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void rp_logv(int lvl, const char *id, const char *fmt, va_list ap);
