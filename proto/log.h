@@ -35,7 +35,8 @@ extern int rp_log_level; /* messages above it are dropped unformatted */
  * none (an empty literal trips -Wformat-zero-length) */
 void rp_log(int lvl, const char *id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void rp_logv(int lvl, const char *id, const char *fmt, va_list ap);
+void rp_logv(int lvl, const char *id, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* component name printed on every line, e.g. "controller"; static string */
 void rp_log_set_component(const char *name);
