@@ -1,10 +1,14 @@
-#include <stddef.h>
-#include <stdint.h>
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target for rp_health_decode: any input must decode or fail
+ * cleanly; what decodes must re-encode to bytes that decode again and
+ * re-encode identically (fuzz_common.h).
+ */
+#include "fuzz_common.h"
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
-    (void) d;
-    (void) n;
+    FUZZ_RT(d, n, health);
     return 0;
 }
