@@ -187,8 +187,8 @@ rp_flag_encode(struct rp_buf *b, const struct rp_flag *f)
  * (already decoded). Unknown names are malformed: an index we cannot
  * resolve would make evaluation serve nothing. */
 static ramp_err
-decode_variant_ref(const msgpack_object *o, const struct rp_flag *f,
-    uint32_t *idx)
+decode_variant_ref(
+    const msgpack_object *o, const struct rp_flag *f, uint32_t *idx)
 {
     if (o->type != MSGPACK_OBJECT_STR) {
         return RAMP_EPROTO;
@@ -218,8 +218,8 @@ decode_value(const msgpack_object *o, enum rp_type type, struct rp_value *v)
         return rp_obj_double(o, &v->n);
     case RP_TYPE_STRING:
     case RP_TYPE_JSON:
-        rv = rp_obj_strdup(o, type == RP_TYPE_JSON ? RP_JSON_MAX : RP_STR_MAX,
-            &v->s);
+        rv = rp_obj_strdup(
+            o, type == RP_TYPE_JSON ? RP_JSON_MAX : RP_STR_MAX, &v->s);
         if (rv == RAMP_OK) {
             v->len = o->via.str.size;
         }
@@ -318,8 +318,8 @@ decode_clause(const msgpack_object *o, struct rp_clause *c)
         return RAMP_EPROTO;
     }
     c->op = (enum rp_op) op;
-    rv = decode_strs(&e[2], 1, RP_MAX_VALUES, RP_STR_MAX, &c->values,
-        &c->nvalues);
+    rv = decode_strs(
+        &e[2], 1, RP_MAX_VALUES, RP_STR_MAX, &c->values, &c->nvalues);
     if (rv != RAMP_OK) {
         return rv;
     }
@@ -327,8 +327,8 @@ decode_clause(const msgpack_object *o, struct rp_clause *c)
 }
 
 static ramp_err
-decode_splits(const msgpack_object *o, const struct rp_flag *f,
-    struct rp_rule *r)
+decode_splits(
+    const msgpack_object *o, const struct rp_flag *f, struct rp_rule *r)
 {
     const msgpack_object *e, *se;
     size_t n, sn;
@@ -371,8 +371,7 @@ decode_splits(const msgpack_object *o, const struct rp_flag *f,
 }
 
 static ramp_err
-decode_rule(const msgpack_object *o, const struct rp_flag *f,
-    struct rp_rule *r)
+decode_rule(const msgpack_object *o, const struct rp_flag *f, struct rp_rule *r)
 {
     const msgpack_object *e, *ce;
     size_t n, cn;
@@ -514,8 +513,7 @@ decode_flag_fields(const msgpack_object *o, struct rp_flag *f)
     if (rv != RAMP_OK) {
         return rv;
     }
-    return decode_strs(&e[12], 0, RP_MAX_TAGS, RP_STR_MAX, &f->tags,
-        &f->ntags);
+    return decode_strs(&e[12], 0, RP_MAX_TAGS, RP_STR_MAX, &f->tags, &f->ntags);
 }
 
 ramp_err
@@ -1150,8 +1148,7 @@ decode_entry(const msgpack_object *o, struct rp_health_entry *en)
     if (rv != RAMP_OK) {
         return rv;
     }
-    if (rp_obj_u32(&e[2], &en->arm) != RAMP_OK ||
-        en->arm > RP_ARM_CONTROL ||
+    if (rp_obj_u32(&e[2], &en->arm) != RAMP_OK || en->arm > RP_ARM_CONTROL ||
         rp_obj_u64(&e[3], &en->evaluations) != RAMP_OK ||
         rp_obj_u64(&e[4], &en->successes) != RAMP_OK ||
         rp_obj_u64(&e[5], &en->errors) != RAMP_OK) {
@@ -1263,8 +1260,7 @@ rp_resync_req_decode(const uint8_t *p, size_t n, struct rp_resync_req *r)
     }
     /* codec.h promises RAMP_EPROTO for anything off, so a version we do
      * not speak is a malformed request here; the REP side answers it. */
-    if (rp_obj_u64(&e[0], &version) != RAMP_OK ||
-        version != RESYNC_VERSION ||
+    if (rp_obj_u64(&e[0], &version) != RAMP_OK || version != RESYNC_VERSION ||
         rp_obj_u64(&e[1], &since) != RAMP_OK) {
         rv = RAMP_EPROTO;
         goto out;

@@ -116,8 +116,8 @@ rules_new(struct rp_flag *f, size_t n)
 
 /* Clause with values given as a NULL-terminated list. */
 static void
-clause_set(struct rp_clause *c, const char *attr, enum rp_op op, bool negate,
-    ...)
+clause_set(
+    struct rp_clause *c, const char *attr, enum rp_op op, bool negate, ...)
 {
     va_list ap;
     const char *v;
@@ -149,8 +149,7 @@ clauses_new(struct rp_rule *r, size_t n)
 }
 
 static void
-splits_set(struct rp_rule *r, size_t n, const uint32_t *var,
-    const uint32_t *bp)
+splits_set(struct rp_rule *r, size_t n, const uint32_t *var, const uint32_t *bp)
 {
     r->variant = -1;
     r->nsplits = n;
@@ -184,7 +183,7 @@ flag_prepared(struct rp_flag *f)
 static struct rp_flag *
 fx_flag_rich(void)
 {
-    static const char *const tags[] = { "checkout", "team-web", "exp.q3" };
+    static const char *const tags[] = {"checkout", "team-web", "exp.q3"};
     struct rp_flag *f = flag_new("checkout.button-color", RP_TYPE_STRING, 3);
     struct rp_clause *c;
 
@@ -211,12 +210,12 @@ fx_flag_rich(void)
     clause_set(&c[0], "email", RP_OP_ENDS_WITH, false, "@example.com", NULL);
     clause_set(&c[1], "key", RP_OP_STARTS_WITH, false, "qa-", "ops-", NULL);
     clause_set(&c[2], "ua", RP_OP_CONTAINS, false, "Mobile", NULL);
-    splits_set(&f->rules[1], 3, (const uint32_t[]) { 0, 1, 2 },
-        (const uint32_t[]) { 2500, 2500, 5000 });
+    splits_set(&f->rules[1], 3, (const uint32_t[]){0, 1, 2},
+        (const uint32_t[]){2500, 2500, 5000});
 
     c = clauses_new(&f->rules[2], 3);
-    clause_set(&c[0], "email", RP_OP_MATCHES, false,
-        "^[a-z]+@corp\\.example$", NULL);
+    clause_set(
+        &c[0], "email", RP_OP_MATCHES, false, "^[a-z]+@corp\\.example$", NULL);
     clause_set(&c[1], "age", RP_OP_GTE, false, "18", NULL);
     clause_set(&c[2], "age", RP_OP_LT, false, "65.5", NULL);
     f->rules[2].variant = 0;
@@ -228,15 +227,15 @@ fx_flag_rich(void)
 
     c = clauses_new(&f->rules[4], 3);
     clause_set(&c[0], "app_version", RP_OP_SEMVER_LT, false, "2.0.0", NULL);
-    clause_set(&c[1], "app_version", RP_OP_SEMVER_EQ, true, "1.4.2-beta.1",
-        NULL);
+    clause_set(
+        &c[1], "app_version", RP_OP_SEMVER_EQ, true, "1.4.2-beta.1", NULL);
     clause_set(&c[2], "os_version", RP_OP_SEMVER_GT, false, "10.0.0", NULL);
-    splits_set(&f->rules[4], 1, (const uint32_t[]) { 1 },
-        (const uint32_t[]) { 10000 });
+    splits_set(
+        &f->rules[4], 1, (const uint32_t[]){1}, (const uint32_t[]){10000});
 
     c = clauses_new(&f->rules[5], 2);
-    clause_set(&c[0], "signup", RP_OP_BEFORE, false, "2024-01-01T00:00:00Z",
-        NULL);
+    clause_set(
+        &c[0], "signup", RP_OP_BEFORE, false, "2024-01-01T00:00:00Z", NULL);
     clause_set(&c[1], "signup", RP_OP_AFTER, false, "1600000000000", NULL);
     f->rules[5].variant = 2;
     return flag_prepared(f);
@@ -259,8 +258,8 @@ fx_flag_bool(void)
     c = clauses_new(&f->rules[0], 1);
     clause_set(&c[0], "key", RP_OP_IN, false, "u1", "u2", NULL);
     f->rules[0].variant = 0;
-    splits_set(&f->rules[1], 2, (const uint32_t[]) { 0, 1 },
-        (const uint32_t[]) { 1000, 9000 });
+    splits_set(&f->rules[1], 2, (const uint32_t[]){0, 1},
+        (const uint32_t[]){1000, 9000});
     return flag_prepared(f);
 }
 
@@ -288,7 +287,7 @@ fx_flag_number(void)
 static struct rp_flag *
 fx_flag_json(void)
 {
-    static const char *const tags[] = { "ui" };
+    static const char *const tags[] = {"ui"};
     struct rp_flag *f = flag_new("ui.layout", RP_TYPE_JSON, 2);
     struct rp_clause *c;
 
@@ -494,14 +493,14 @@ fx_health_rich(void)
 {
     struct rp_health *h = health_new(3);
 
-    entry_set(&h->entries[0], "checkout.button-color", "blue",
-        RP_ARM_TREATMENT, 1000, 990, 10);
+    entry_set(&h->entries[0], "checkout.button-color", "blue", RP_ARM_TREATMENT,
+        1000, 990, 10);
     rp_hist_record_n(&h->entries[0].hist, 3, 5);
     rp_hist_record_n(&h->entries[0].hist, 50, 400);
     rp_hist_record_n(&h->entries[0].hist, 1200, 590);
     rp_hist_record_n(&h->entries[0].hist, 70000000, 5); /* overflow */
-    entry_set(&h->entries[1], "checkout.button-color", "green",
-        RP_ARM_CONTROL, UINT64_MAX, 7, 0);
+    entry_set(&h->entries[1], "checkout.button-color", "green", RP_ARM_CONTROL,
+        UINT64_MAX, 7, 0);
     rp_hist_record_n(&h->entries[1].hist, 0, 1);
     rp_hist_record_n(&h->entries[1].hist, 81000, 1000000);
     entry_set(&h->entries[2], "new-search", "", RP_ARM_NONE, 5, 5, 0);
@@ -635,8 +634,7 @@ rollout_eq(const struct rp_rollout *a, const struct rp_rollout *b)
         assert_int_equal(a->history[i].ts_ms, b->history[i].ts_ms);
         assert_int_equal(a->history[i].from, b->history[i].from);
         assert_int_equal(a->history[i].to, b->history[i].to);
-        assert_int_equal(a->history[i].stage_index,
-            b->history[i].stage_index);
+        assert_int_equal(a->history[i].stage_index, b->history[i].stage_index);
         str_eq(a->history[i].reason, b->history[i].reason);
     }
 }
@@ -852,27 +850,27 @@ rel_box(void *o)
 
 /* Boxed decoders: decode into a stack value first so "outputs written
  * only on RAMP_OK" is checked (the box is poisoned and must stay so). */
-#define BOXED(name, type)                                          \
-    static ramp_err dec_##name(const uint8_t *p, size_t n, void **out)      \
-    {                                                                       \
-        type v, poison;                                                     \
-        ramp_err rv;                                                        \
-                                                                            \
-        memset(&v, 0xa5, sizeof(v));                                        \
-        memset(&poison, 0xa5, sizeof(poison));                              \
-        rv = rp_##name##_decode(p, n, &v);                                  \
-        if (rv != RAMP_OK) {                                                \
-            assert_memory_equal(&v, &poison, sizeof(v));                    \
-            return rv;                                                      \
-        }                                                                   \
-        *out = malloc(sizeof(v));                                           \
-        assert_non_null(*out);                                              \
-        memcpy(*out, &v, sizeof(v));                                        \
-        return RAMP_OK;                                                     \
-    }                                                                       \
-    static ramp_err enc_##name(struct rp_buf *b, const void *o)             \
-    {                                                                       \
-        return rp_##name##_encode(b, o);                                    \
+#define BOXED(name, type)                                                      \
+    static ramp_err dec_##name(const uint8_t *p, size_t n, void **out)         \
+    {                                                                          \
+        type v, poison;                                                        \
+        ramp_err rv;                                                           \
+                                                                               \
+        memset(&v, 0xa5, sizeof(v));                                           \
+        memset(&poison, 0xa5, sizeof(poison));                                 \
+        rv = rp_##name##_decode(p, n, &v);                                     \
+        if (rv != RAMP_OK) {                                                   \
+            assert_memory_equal(&v, &poison, sizeof(v));                       \
+            return rv;                                                         \
+        }                                                                      \
+        *out = malloc(sizeof(v));                                              \
+        assert_non_null(*out);                                                 \
+        memcpy(*out, &v, sizeof(v));                                           \
+        return RAMP_OK;                                                        \
+    }                                                                          \
+    static ramp_err enc_##name(struct rp_buf *b, const void *o)                \
+    {                                                                          \
+        return rp_##name##_encode(b, o);                                       \
     }
 
 BOXED(flag_del, struct rp_flag_del)
@@ -966,36 +964,36 @@ eq_resync_rep(const void *a, const void *b)
 }
 
 /* Caps, as codec.h defines them; the small messages have 4 KiB. */
-static const struct codec C_FLAG = { "flag", RP_FLAG_ENC_MAX, dec_flag,
-    enc_flag, rel_flag, eq_flag, rec_flag };
-static const struct codec C_ROLLOUT = { "rollout", RP_FLAG_ENC_MAX,
-    dec_rollout, enc_rollout, rel_rollout, eq_rollout, rec_rollout };
-static const struct codec C_SNAPSHOT = { "snapshot", RP_SNAPSHOT_MAX,
-    dec_snapshot, enc_snapshot, rel_snapshot, eq_snapshot, rec_snapshot };
-static const struct codec C_HEALTH = { "health", RP_HEALTH_MAX, dec_health,
-    enc_health, rel_health, eq_health, rec_health };
-static const struct codec C_FLAG_DEL = { "flag_del", 4096, dec_flag_del,
-    enc_flag_del, rel_box, eq_flag_del, rec_one };
-static const struct codec C_HEARTBEAT = { "heartbeat", 4096, dec_heartbeat,
-    enc_heartbeat, rel_box, eq_heartbeat, rec_one };
-static const struct codec C_KEY_ROTATE = { "key_rotate", 4096,
-    dec_key_rotate, enc_key_rotate, rel_box, eq_key_rotate, rec_one };
-static const struct codec C_RESYNC_REQ = { "resync_req", RP_RESYNC_REQ_MAX,
-    dec_resync_req, enc_resync_req, rel_box, eq_resync_req, rec_one };
-static const struct codec C_RESYNC_REP = { "resync_rep", RP_RESYNC_REP_MAX,
-    dec_resync_rep, enc_resync_rep, rel_resync_rep, eq_resync_rep, rec_one };
+static const struct codec C_FLAG = {
+    "flag", RP_FLAG_ENC_MAX, dec_flag, enc_flag, rel_flag, eq_flag, rec_flag};
+static const struct codec C_ROLLOUT = {"rollout", RP_FLAG_ENC_MAX, dec_rollout,
+    enc_rollout, rel_rollout, eq_rollout, rec_rollout};
+static const struct codec C_SNAPSHOT = {"snapshot", RP_SNAPSHOT_MAX,
+    dec_snapshot, enc_snapshot, rel_snapshot, eq_snapshot, rec_snapshot};
+static const struct codec C_HEALTH = {"health", RP_HEALTH_MAX, dec_health,
+    enc_health, rel_health, eq_health, rec_health};
+static const struct codec C_FLAG_DEL = {"flag_del", 4096, dec_flag_del,
+    enc_flag_del, rel_box, eq_flag_del, rec_one};
+static const struct codec C_HEARTBEAT = {"heartbeat", 4096, dec_heartbeat,
+    enc_heartbeat, rel_box, eq_heartbeat, rec_one};
+static const struct codec C_KEY_ROTATE = {"key_rotate", 4096, dec_key_rotate,
+    enc_key_rotate, rel_box, eq_key_rotate, rec_one};
+static const struct codec C_RESYNC_REQ = {"resync_req", RP_RESYNC_REQ_MAX,
+    dec_resync_req, enc_resync_req, rel_box, eq_resync_req, rec_one};
+static const struct codec C_RESYNC_REP = {"resync_rep", RP_RESYNC_REP_MAX,
+    dec_resync_rep, enc_resync_rep, rel_resync_rep, eq_resync_rep, rec_one};
 
 /* Small-message fixtures (plain values; the resync reply borrows). */
-static const struct rp_flag_del FX_FLAG_DEL = { "checkout.button-color", 8 };
-static const struct rp_heartbeat FX_HEARTBEAT = { 123456789012ULL, 1000,
-    123456000000ULL };
+static const struct rp_flag_del FX_FLAG_DEL = {"checkout.button-color", 8};
+static const struct rp_heartbeat FX_HEARTBEAT = {
+    123456789012ULL, 1000, 123456000000ULL};
 static struct rp_key_rotate FX_KEY_ROTATE;
-static const struct rp_resync_req FX_RESYNC_REQ = { 4242 };
-static const uint8_t ENV_A[] = { 0x97, 0x01, 0x04, 0x01 };
-static const uint8_t ENV_B[] = { 0xde, 0xad, 0xbe, 0xef, 0x00 };
-static const uint8_t *FX_ENVS[] = { ENV_A, ENV_B, ENV_A };
-static size_t FX_LENS[] = { sizeof(ENV_A), sizeof(ENV_B), 0 };
-static struct rp_resync_rep FX_RESYNC_REP = { 1, 3, FX_ENVS, FX_LENS };
+static const struct rp_resync_req FX_RESYNC_REQ = {4242};
+static const uint8_t ENV_A[] = {0x97, 0x01, 0x04, 0x01};
+static const uint8_t ENV_B[] = {0xde, 0xad, 0xbe, 0xef, 0x00};
+static const uint8_t *FX_ENVS[] = {ENV_A, ENV_B, ENV_A};
+static size_t FX_LENS[] = {sizeof(ENV_A), sizeof(ENV_B), 0};
+static struct rp_resync_rep FX_RESYNC_REP = {1, 3, FX_ENVS, FX_LENS};
 
 static void
 fx_small_init(void)
@@ -1046,8 +1044,8 @@ dup_bytes(const uint8_t *p, size_t n)
 
 /* p[0..off) + repl + p[end..n) */
 static struct bytes
-splice(const uint8_t *p, size_t n, size_t off, size_t end,
-    const uint8_t *repl, size_t rn)
+splice(const uint8_t *p, size_t n, size_t off, size_t end, const uint8_t *repl,
+    size_t rn)
 {
     struct bytes out;
 
@@ -1092,7 +1090,7 @@ static size_t
 walk(const uint8_t *p, size_t n, size_t off, struct mlist *l)
 {
     uint8_t c = p[off];
-    struct mobj o = { .off = off, .hl = 1 };
+    struct mobj o = {.off = off, .hl = 1};
     size_t body = 0, idx;
 
     assert_true(off < n);
@@ -1109,25 +1107,93 @@ walk(const uint8_t *p, size_t n, size_t off, struct mlist *l)
         body = c & 0x1f;
     } else {
         switch (c) {
-        case 0xc0: o.cls = M_NIL; break;
-        case 0xc2: case 0xc3: o.cls = M_BOOL; break;
-        case 0xc4: o.cls = M_BIN; o.hl = 2; body = p[off + 1]; break;
-        case 0xc5: o.cls = M_BIN; o.hl = 3; body = be(p + off + 1, 2); break;
-        case 0xc6: o.cls = M_BIN; o.hl = 5; body = be(p + off + 1, 4); break;
-        case 0xca: o.cls = M_FLOAT; body = 4; break;
-        case 0xcb: o.cls = M_FLOAT; body = 8; break;
-        case 0xcc: case 0xd0: o.cls = M_INT; body = 1; break;
-        case 0xcd: case 0xd1: o.cls = M_INT; body = 2; break;
-        case 0xce: case 0xd2: o.cls = M_INT; body = 4; break;
-        case 0xcf: case 0xd3: o.cls = M_INT; body = 8; break;
-        case 0xd9: o.cls = M_STR; o.hl = 2; body = p[off + 1]; break;
-        case 0xda: o.cls = M_STR; o.hl = 3; body = be(p + off + 1, 2); break;
-        case 0xdb: o.cls = M_STR; o.hl = 5; body = be(p + off + 1, 4); break;
-        case 0xdc: o.cls = M_ARRAY; o.hl = 3; o.count = be(p + off + 1, 2); break;
-        case 0xdd: o.cls = M_ARRAY; o.hl = 5; o.count = be(p + off + 1, 4); break;
-        case 0xde: o.cls = M_MAP; o.hl = 3; o.count = be(p + off + 1, 2); break;
-        case 0xdf: o.cls = M_MAP; o.hl = 5; o.count = be(p + off + 1, 4); break;
-        default: fail_msg("walker: unexpected byte 0x%02x", c);
+        case 0xc0:
+            o.cls = M_NIL;
+            break;
+        case 0xc2:
+        case 0xc3:
+            o.cls = M_BOOL;
+            break;
+        case 0xc4:
+            o.cls = M_BIN;
+            o.hl = 2;
+            body = p[off + 1];
+            break;
+        case 0xc5:
+            o.cls = M_BIN;
+            o.hl = 3;
+            body = be(p + off + 1, 2);
+            break;
+        case 0xc6:
+            o.cls = M_BIN;
+            o.hl = 5;
+            body = be(p + off + 1, 4);
+            break;
+        case 0xca:
+            o.cls = M_FLOAT;
+            body = 4;
+            break;
+        case 0xcb:
+            o.cls = M_FLOAT;
+            body = 8;
+            break;
+        case 0xcc:
+        case 0xd0:
+            o.cls = M_INT;
+            body = 1;
+            break;
+        case 0xcd:
+        case 0xd1:
+            o.cls = M_INT;
+            body = 2;
+            break;
+        case 0xce:
+        case 0xd2:
+            o.cls = M_INT;
+            body = 4;
+            break;
+        case 0xcf:
+        case 0xd3:
+            o.cls = M_INT;
+            body = 8;
+            break;
+        case 0xd9:
+            o.cls = M_STR;
+            o.hl = 2;
+            body = p[off + 1];
+            break;
+        case 0xda:
+            o.cls = M_STR;
+            o.hl = 3;
+            body = be(p + off + 1, 2);
+            break;
+        case 0xdb:
+            o.cls = M_STR;
+            o.hl = 5;
+            body = be(p + off + 1, 4);
+            break;
+        case 0xdc:
+            o.cls = M_ARRAY;
+            o.hl = 3;
+            o.count = be(p + off + 1, 2);
+            break;
+        case 0xdd:
+            o.cls = M_ARRAY;
+            o.hl = 5;
+            o.count = be(p + off + 1, 4);
+            break;
+        case 0xde:
+            o.cls = M_MAP;
+            o.hl = 3;
+            o.count = be(p + off + 1, 2);
+            break;
+        case 0xdf:
+            o.cls = M_MAP;
+            o.hl = 5;
+            o.count = be(p + off + 1, 4);
+            break;
+        default:
+            fail_msg("walker: unexpected byte 0x%02x", c);
         }
     }
     if (l->n == l->cap) {
@@ -1152,7 +1218,7 @@ walk(const uint8_t *p, size_t n, size_t off, struct mlist *l)
 static struct mlist
 walk_all(const struct bytes *b)
 {
-    struct mlist l = { 0 };
+    struct mlist l = {0};
 
     assert_int_equal(walk(b->p, b->n, 0, &l), b->n);
     return l;
@@ -1306,20 +1372,24 @@ static void
 check_huge_lengths(const struct codec *c, const void *obj)
 {
     static const uint8_t hdrs[][5] = {
-        { 0xdd, 0xff, 0xff, 0xff, 0xff }, { 0xdf, 0xff, 0xff, 0xff, 0xff },
-        { 0xdb, 0xff, 0xff, 0xff, 0xff }, { 0xc6, 0xff, 0xff, 0xff, 0xff },
-        { 0xdc, 0xff, 0xff }, { 0xde, 0xff, 0xff },
-        { 0xda, 0xff, 0xff }, { 0xc5, 0xff, 0xff },
+        {0xdd, 0xff, 0xff, 0xff, 0xff},
+        {0xdf, 0xff, 0xff, 0xff, 0xff},
+        {0xdb, 0xff, 0xff, 0xff, 0xff},
+        {0xc6, 0xff, 0xff, 0xff, 0xff},
+        {0xdc, 0xff, 0xff},
+        {0xde, 0xff, 0xff},
+        {0xda, 0xff, 0xff},
+        {0xc5, 0xff, 0xff},
     };
-    static const size_t hlen[] = { 5, 5, 5, 5, 3, 3, 3, 3 };
+    static const size_t hlen[] = {5, 5, 5, 5, 3, 3, 3, 3};
     struct bytes b = encode(c, obj);
     struct mlist l = walk_all(&b);
 
     for (size_t i = 0; i < l.n; i++) {
         for (size_t h = 0; h < sizeof(hlen) / sizeof(hlen[0]); h++) {
             /* replace the object's header, keep its body */
-            struct bytes m = splice(b.p, b.n, l.v[i].off,
-                l.v[i].off + l.v[i].hl, hdrs[h], hlen[h]);
+            struct bytes m = splice(
+                b.p, b.n, l.v[i].off, l.v[i].off + l.v[i].hl, hdrs[h], hlen[h]);
 
             expect_err(c, m.p, m.n, RAMP_EPROTO);
             free(m.p);
@@ -1340,14 +1410,14 @@ check_wrong_types(const struct codec *c, const void *obj)
         uint8_t b[9];
         size_t n;
     } repl[] = {
-        { M_NIL, { 0xc0 }, 1 },
-        { M_BOOL, { 0xc3 }, 1 },
-        { M_INT, { 0x01 }, 1 },
-        { M_FLOAT, { 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0 }, 9 },
-        { M_STR, { 0xa1, 'x' }, 2 },
-        { M_BIN, { 0xc4, 0x01, 0x00 }, 3 },
-        { M_ARRAY, { 0x90 }, 1 },
-        { M_MAP, { 0x80 }, 1 },
+        {M_NIL, {0xc0}, 1},
+        {M_BOOL, {0xc3}, 1},
+        {M_INT, {0x01}, 1},
+        {M_FLOAT, {0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0}, 9},
+        {M_STR, {0xa1, 'x'}, 2},
+        {M_BIN, {0xc4, 0x01, 0x00}, 3},
+        {M_ARRAY, {0x90}, 1},
+        {M_MAP, {0x80}, 1},
     };
     struct bytes b = encode(c, obj);
     struct mlist l = walk_all(&b);
@@ -1360,8 +1430,7 @@ check_wrong_types(const struct codec *c, const void *obj)
                 (l.v[i].cls == M_FLOAT && repl[r].cls == M_INT)) {
                 continue;
             }
-            m = splice(b.p, b.n, l.v[i].off, l.v[i].end, repl[r].b,
-                repl[r].n);
+            m = splice(b.p, b.n, l.v[i].off, l.v[i].end, repl[r].b, repl[r].n);
             expect_err(c, m.p, m.n, RAMP_EPROTO);
             free(m.p);
         }
@@ -1402,7 +1471,7 @@ check_extra_elements(const struct codec *c, const void *obj)
             hn = 3;
         }
         /* insert the nil at the array's end first, then fix the header */
-        t = splice(b.p, b.n, o->end, o->end, (const uint8_t[]) { 0xc0 }, 1);
+        t = splice(b.p, b.n, o->end, o->end, (const uint8_t[]){0xc0}, 1);
         m = splice(t.p, t.n, o->off, o->off + o->hl, hdr, hn);
         free(t.p);
         rv = c->decode(m.p, m.n, &dec);
@@ -1433,10 +1502,10 @@ check_envelope_errors(const struct codec *c, const void *obj)
     uint8_t *big;
 
     /* trailing bytes */
-    m = splice(b.p, b.n, b.n, b.n, (const uint8_t[]) { 0xc0 }, 1);
+    m = splice(b.p, b.n, b.n, b.n, (const uint8_t[]){0xc0}, 1);
     expect_err(c, m.p, m.n, RAMP_EPROTO);
     free(m.p);
-    m = splice(b.p, b.n, b.n, b.n, (const uint8_t[]) { 0x00 }, 1);
+    m = splice(b.p, b.n, b.n, b.n, (const uint8_t[]){0x00}, 1);
     expect_err(c, m.p, m.n, RAMP_EPROTO);
     free(m.p);
     /* 100 nested arrays (over the 64-byte resync request cap, which
@@ -1445,12 +1514,12 @@ check_envelope_errors(const struct codec *c, const void *obj)
     deep[100] = 0xc0;
     expect_err(c, deep, sizeof(deep),
         sizeof(deep) > c->cap ? RAMP_ETOOBIG : RAMP_EPROTO);
-    expect_err(c, deep + 100 - 40, 41,
-        41 > c->cap ? RAMP_ETOOBIG : RAMP_EPROTO);
+    expect_err(
+        c, deep + 100 - 40, 41, 41 > c->cap ? RAMP_ETOOBIG : RAMP_EPROTO);
     /* empty and non-array tops */
-    expect_err(c, (const uint8_t[]) { 0x90 }, 1, RAMP_EPROTO);
-    expect_err(c, (const uint8_t[]) { 0xc0 }, 1, RAMP_EPROTO);
-    expect_err(c, (const uint8_t[]) { 0x80 }, 1, RAMP_EPROTO);
+    expect_err(c, (const uint8_t[]){0x90}, 1, RAMP_EPROTO);
+    expect_err(c, (const uint8_t[]){0xc0}, 1, RAMP_EPROTO);
+    expect_err(c, (const uint8_t[]){0x80}, 1, RAMP_EPROTO);
     /* over the cap: refused before any parsing, whatever the bytes */
     big = calloc(c->cap + 1, 1);
     assert_non_null(big);
@@ -1523,10 +1592,11 @@ decode_patched(const struct codec *c, const void *obj, const size_t *path,
     return rv;
 }
 
-#define PATH(...) (const size_t[]) { __VA_ARGS__ }, \
-    sizeof((const size_t[]) { __VA_ARGS__ }) / sizeof(size_t)
-#define REPL(...) (const uint8_t[]) { __VA_ARGS__ }, \
-    sizeof((const uint8_t[]) { __VA_ARGS__ })
+#define PATH(...)                                                              \
+    (const size_t[]){__VA_ARGS__},                                             \
+        sizeof((const size_t[]){__VA_ARGS__}) / sizeof(size_t)
+#define REPL(...)                                                              \
+    (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
 
 /* ------------------------------------------------------------------ */
 /* Tests                                                               */
@@ -1608,11 +1678,11 @@ test_roundtrip_health(void **state)
 static void
 test_roundtrip_small(void **state)
 {
-    struct rp_flag_del del = { "a", 0 };
-    struct rp_heartbeat hb = { 0, 0, 0 };
-    struct rp_key_rotate kr = { { 0 }, INT64_MIN };
-    struct rp_resync_req rq = { UINT64_MAX };
-    struct rp_resync_rep empty = { 0, 0, NULL, NULL };
+    struct rp_flag_del del = {"a", 0};
+    struct rp_heartbeat hb = {0, 0, 0};
+    struct rp_key_rotate kr = {{0}, INT64_MIN};
+    struct rp_resync_req rq = {UINT64_MAX};
+    struct rp_resync_rep empty = {0, 0, NULL, NULL};
 
     (void) state;
     check_roundtrip(&C_FLAG_DEL, &FX_FLAG_DEL);
@@ -1632,17 +1702,17 @@ test_roundtrip_small(void **state)
 static void
 test_exact_bytes(void **state)
 {
-    static const uint8_t hb[] = { 0x93, 0xcf, 0x00, 0x00, 0x00, 0x1c, 0xbe,
-        0x99, 0x1a, 0x14, 0xcd, 0x03, 0xe8, 0xcf, 0x00, 0x00, 0x00, 0x1c,
-        0xbe, 0x8d, 0x10, 0x00 };
-    static const uint8_t rq[] = { 0x92, 0x01, 0xcd, 0x10, 0x92 };
-    static const uint8_t del[] = { 0x92, 0xa1, 'a', 0x00 };
-    static const uint8_t rep[] = { 0x92, 0x00, 0x91, 0xc4, 0x02, 0xab, 0xcd };
-    static const uint8_t env[] = { 0xab, 0xcd };
-    const uint8_t *envs[] = { env };
-    size_t lens[] = { 2 };
-    struct rp_flag_del d = { "a", 0 };
-    struct rp_resync_rep r = { 0, 1, envs, lens };
+    static const uint8_t hb[] = {0x93, 0xcf, 0x00, 0x00, 0x00, 0x1c, 0xbe, 0x99,
+        0x1a, 0x14, 0xcd, 0x03, 0xe8, 0xcf, 0x00, 0x00, 0x00, 0x1c, 0xbe, 0x8d,
+        0x10, 0x00};
+    static const uint8_t rq[] = {0x92, 0x01, 0xcd, 0x10, 0x92};
+    static const uint8_t del[] = {0x92, 0xa1, 'a', 0x00};
+    static const uint8_t rep[] = {0x92, 0x00, 0x91, 0xc4, 0x02, 0xab, 0xcd};
+    static const uint8_t env[] = {0xab, 0xcd};
+    const uint8_t *envs[] = {env};
+    size_t lens[] = {2};
+    struct rp_flag_del d = {"a", 0};
+    struct rp_resync_rep r = {0, 1, envs, lens};
     struct bytes b;
 
     (void) state;
@@ -1686,8 +1756,8 @@ test_number_encoding(void **state)
     assert_int_equal(rv, RAMP_OK);
     rv = decode_patched(&C_FLAG, f, PATH(3, 1, 1), REPL(0xd0, 0x80));
     assert_int_equal(rv, RAMP_OK);
-    rv = decode_patched(&C_FLAG, f, PATH(3, 1, 1),
-        REPL(0xca, 0x3f, 0xc0, 0x00, 0x00));
+    rv = decode_patched(
+        &C_FLAG, f, PATH(3, 1, 1), REPL(0xca, 0x3f, 0xc0, 0x00, 0x00));
     assert_int_equal(rv, RAMP_OK);
     /* and decode to the number they say */
     b = encode(&C_FLAG, f);
@@ -1702,11 +1772,11 @@ test_number_encoding(void **state)
     }
     free(b.p);
     /* NaN and infinities are not numbers a flag can serve */
-    rv = decode_patched(&C_FLAG, f, PATH(3, 1, 1),
-        REPL(0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0));
+    rv = decode_patched(
+        &C_FLAG, f, PATH(3, 1, 1), REPL(0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0));
     assert_int_equal(rv, RAMP_EPROTO);
-    rv = decode_patched(&C_FLAG, f, PATH(3, 1, 1),
-        REPL(0xcb, 0xff, 0xf0, 0, 0, 0, 0, 0, 0));
+    rv = decode_patched(
+        &C_FLAG, f, PATH(3, 1, 1), REPL(0xcb, 0xff, 0xf0, 0, 0, 0, 0, 0, 0));
     assert_int_equal(rv, RAMP_EPROTO);
     rp_flag_free(f);
     assert_int_equal(rp_alloc_outstanding(), 0);
@@ -1720,83 +1790,105 @@ test_flag_semantic_errors(void **state)
 
     (void) state;
     /* type out of range; a known type that does not fit the values */
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(2), REPL(0x04)),
-        RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(2), REPL(0xcc, 0xff)),
-        RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(2), REPL(0x00)),
-        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(2), REPL(0x04)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(2), REPL(0xcc, 0xff)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(2), REPL(0x00)), RAMP_EPROTO);
     /* off/default variant names unknown */
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(5),
-        REPL(0xa4, 'p', 'i', 'n', 'k')), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(6),
-        REPL(0xa3, 'R', 'E', 'D')), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(6), REPL(0xa0)),
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(5), REPL(0xa4, 'p', 'i', 'n', 'k')),
         RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(6), REPL(0xa3, 'R', 'E', 'D')),
+        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(6), REPL(0xa0)), RAMP_EPROTO);
     /* a known name elsewhere is fine */
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(6),
-        REPL(0xa4, 'b', 'l', 'u', 'e')), RAMP_OK);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(6), REPL(0xa4, 'b', 'l', 'u', 'e')),
+        RAMP_OK);
     /* rule variant unknown; split variant unknown */
     assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 0, 1),
-        REPL(0xa4, 'p', 'i', 'n', 'k')), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 1, 2, 0, 0),
-        REPL(0xa4, 'p', 'i', 'n', 'k')), RAMP_EPROTO);
-    /* rule with a variant and splits; with neither */
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 1, 1),
-        REPL(0xa3, 'r', 'e', 'd')), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 0, 1), REPL(0xc0)),
+                         REPL(0xa4, 'p', 'i', 'n', 'k')),
         RAMP_EPROTO);
+    assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 1, 2, 0, 0),
+                         REPL(0xa4, 'p', 'i', 'n', 'k')),
+        RAMP_EPROTO);
+    /* rule with a variant and splits; with neither */
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(7, 1, 1), REPL(0xa3, 'r', 'e', 'd')),
+        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(7, 0, 1), REPL(0xc0)), RAMP_EPROTO);
     /* split weights 2500+2500+4999 and +5001; one split of 10001 */
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 1, 2, 2, 1),
-        REPL(0xcd, 0x13, 0x87)), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 1, 2, 2, 1),
-        REPL(0xcd, 0x13, 0x89)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(7, 1, 2, 2, 1), REPL(0xcd, 0x13, 0x87)),
+        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(7, 1, 2, 2, 1), REPL(0xcd, 0x13, 0x89)),
+        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(7, 4, 2, 0, 1), REPL(0xcd, 0x27, 0x11)),
+        RAMP_EPROTO);
     assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 4, 2, 0, 1),
-        REPL(0xcd, 0x27, 0x11)), RAMP_EPROTO);
+                         REPL(0xce, 0xff, 0xff, 0xff, 0xff)),
+        RAMP_EPROTO);
     assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 4, 2, 0, 1),
-        REPL(0xce, 0xff, 0xff, 0xff, 0xff)), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 4, 2, 0, 1),
-        REPL(0xcf, 0, 0, 0, 1, 0, 0, 0x27, 0x10)), RAMP_EPROTO);
+                         REPL(0xcf, 0, 0, 0, 1, 0, 0, 0x27, 0x10)),
+        RAMP_EPROTO);
     /* operator out of range; 14 (after) is the last */
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(7, 0, 0, 0, 1), REPL(0x0f)),
+        RAMP_EPROTO);
     assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 0, 0, 0, 1),
-        REPL(0x0f)), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 0, 0, 0, 1),
-        REPL(0xcf, 0, 0, 0, 1, 0, 0, 0, 1)), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 0, 0, 0, 1),
-        REPL(0x0e)), RAMP_EPROTO); /* "after" needs times, not "fr" */
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 0, 0, 0, 1),
-        REPL(0x04)), RAMP_OK);     /* "contains" takes any strings */
+                         REPL(0xcf, 0, 0, 0, 1, 0, 0, 0, 1)),
+        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(7, 0, 0, 0, 1), REPL(0x0e)),
+        RAMP_EPROTO); /* "after" needs times, not "fr" */
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(7, 0, 0, 0, 1), REPL(0x04)),
+        RAMP_OK); /* "contains" takes any strings */
     /* a clause with no values */
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 0, 0, 0, 2),
-        REPL(0x90)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(7, 0, 0, 0, 2), REPL(0x90)),
+        RAMP_EPROTO);
     /* a numeric operator on a non-number: the model says no */
     assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 2, 0, 1, 2, 0),
-        REPL(0x91, 0xa3, 'a', 'b', 'c')), RAMP_EPROTO);
+                         REPL(0x91, 0xa3, 'a', 'b', 'c')),
+        RAMP_EPROTO);
     /* bad regex */
     assert_int_equal(decode_patched(&C_FLAG, f, PATH(7, 2, 0, 0, 2, 0),
-        REPL(0xa2, '(', '[')), RAMP_EPROTO);
-    /* salt of 15 and 17 bytes; salt as str */
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(8),
-        REPL(0xc4, 15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
+                         REPL(0xa2, '(', '[')),
         RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(8),
-        REPL(0xc4, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
+    /* salt of 15 and 17 bytes; salt as str */
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(8),
+            REPL(0xc4, 15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
+        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(8),
+            REPL(0xc4, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
         RAMP_EPROTO);
     /* invalid key; key with a NUL inside; empty variants list */
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(0),
-        REPL(0xa3, 'B', 'a', 'd')), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(0),
-        REPL(0xa3, 'a', 0, 'b')), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(3), REPL(0x90)),
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(0), REPL(0xa3, 'B', 'a', 'd')),
         RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(0), REPL(0xa3, 'a', 0, 'b')),
+        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(3), REPL(0x90)), RAMP_EPROTO);
     /* bool flag with a string value; bool "on" = false */
-    assert_int_equal(decode_patched(&C_FLAG, b, PATH(3, 0, 1),
-        REPL(0xa1, 'y')), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_FLAG, b, PATH(3, 0, 1), REPL(0xc2)),
+    assert_int_equal(decode_patched(&C_FLAG, b, PATH(3, 0, 1), REPL(0xa1, 'y')),
         RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, b, PATH(3, 0, 1), REPL(0xc2)), RAMP_EPROTO);
     /* version 0 */
-    assert_int_equal(decode_patched(&C_FLAG, b, PATH(9), REPL(0x00)),
-        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, b, PATH(9), REPL(0x00)), RAMP_EPROTO);
     rp_flag_free(f);
     rp_flag_free(b);
     assert_int_equal(rp_alloc_outstanding(), 0);
@@ -1821,29 +1913,25 @@ test_flag_limits(void **state)
         big[n++] = 0xa1;
         big[n++] = 't';
     }
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(12), big, n),
-        RAMP_EPROTO);
+    assert_int_equal(decode_patched(&C_FLAG, f, PATH(12), big, n), RAMP_EPROTO);
     /* exactly 32 is fine */
     big[2] = RP_MAX_TAGS;
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(12), big, n - 2),
-        RAMP_OK);
+    assert_int_equal(decode_patched(&C_FLAG, f, PATH(12), big, n - 2), RAMP_OK);
     /* 257 empty-clause rules */
     big[0] = 0xdc;
     big[1] = (RP_MAX_RULES + 1) >> 8;
     big[2] = (RP_MAX_RULES + 1) & 0xff;
     n = 3;
     for (int i = 0; i <= RP_MAX_RULES; i++) {
-        static const uint8_t rule[] = { 0x93, 0x90, 0xa2, 'o', 'n', 0x90 };
+        static const uint8_t rule[] = {0x93, 0x90, 0xa2, 'o', 'n', 0x90};
 
         memcpy(big + n, rule, sizeof(rule));
         n += sizeof(rule);
     }
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(7), big, n),
-        RAMP_EPROTO);
+    assert_int_equal(decode_patched(&C_FLAG, f, PATH(7), big, n), RAMP_EPROTO);
     big[1] = RP_MAX_RULES >> 8;
     big[2] = RP_MAX_RULES & 0xff;
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(7), big, n - 6),
-        RAMP_OK);
+    assert_int_equal(decode_patched(&C_FLAG, f, PATH(7), big, n - 6), RAMP_OK);
     /* 17 stages */
     big[0] = 0xdc;
     big[1] = 0;
@@ -1852,17 +1940,18 @@ test_flag_limits(void **state)
     for (int i = 1; i <= RP_MAX_STAGES + 1; i++) {
         big[n++] = (uint8_t) i;
     }
-    assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(6), big, n),
-        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, r, PATH(6), big, n), RAMP_EPROTO);
     big[2] = RP_MAX_STAGES;
-    assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(6), big, n - 1),
-        RAMP_OK);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, r, PATH(6), big, n - 1), RAMP_OK);
     /* a variant name of 65 bytes */
     big[0] = 0xd9;
     big[1] = RP_NAME_MAX + 1;
     memset(big + 2, 'n', RP_NAME_MAX + 1);
-    assert_int_equal(decode_patched(&C_FLAG, f, PATH(3, 0, 0), big,
-        RP_NAME_MAX + 3), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG, f, PATH(3, 0, 0), big, RP_NAME_MAX + 3),
+        RAMP_EPROTO);
     rp_flag_free(f);
     rp_rollout_free(r);
     assert_int_equal(rp_alloc_outstanding(), 0);
@@ -1876,52 +1965,57 @@ test_rollout_semantic_errors(void **state)
 
     (void) state;
     /* unit 3; state 7; history from/to 7 */
-    assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(4), REPL(0x03)),
-        RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(8), REPL(0x07)),
-        RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(8), REPL(0x06)),
-        RAMP_OK);
-    assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(14, 0, 1),
-        REPL(0x07)), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(14, 0, 2),
-        REPL(0x07)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, r, PATH(4), REPL(0x03)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, r, PATH(8), REPL(0x07)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, r, PATH(8), REPL(0x06)), RAMP_OK);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, r, PATH(14, 0, 1), REPL(0x07)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, r, PATH(14, 0, 2), REPL(0x07)), RAMP_EPROTO);
     /* unit attr with nil attr; key unit with an attr */
-    assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(5), REPL(0xc0)),
-        RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_ROLLOUT, k, PATH(5),
-        REPL(0xa1, 'a')), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, r, PATH(5), REPL(0xc0)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, k, PATH(5), REPL(0xa1, 'a')), RAMP_EPROTO);
     /* stage index past the stages; stages not increasing; empty */
-    assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(9), REPL(0x04)),
-        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, r, PATH(9), REPL(0x04)), RAMP_EPROTO);
     assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(6),
-        REPL(0x92, 0xcd, 0x03, 0xe8, 0x64)), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(6), REPL(0x90)),
+                         REPL(0x92, 0xcd, 0x03, 0xe8, 0x64)),
         RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, r, PATH(6), REPL(0x90)), RAMP_EPROTO);
     /* stage over 10000 */
-    assert_int_equal(decode_patched(&C_ROLLOUT, k, PATH(6, 1),
-        REPL(0xcd, 0x27, 0x11)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, k, PATH(6, 1), REPL(0xcd, 0x27, 0x11)),
+        RAMP_EPROTO);
     /* id 0; treatment == control */
-    assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(1), REPL(0x00)),
-        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, r, PATH(1), REPL(0x00)), RAMP_EPROTO);
     assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(2),
-        REPL(0xa5, 'g', 'r', 'e', 'e', 'n')), RAMP_EPROTO);
+                         REPL(0xa5, 'g', 'r', 'e', 'e', 'n')),
+        RAMP_EPROTO);
     /* policy short by one field; a u32 field over 2^32 */
-    assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(7, 10), REPL()),
-        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, r, PATH(7, 10), REPL()), RAMP_EPROTO);
     assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(7, 3),
-        REPL(0xcf, 0, 0, 0, 1, 0, 0, 0, 0)), RAMP_EPROTO);
+                         REPL(0xcf, 0, 0, 0, 1, 0, 0, 0, 0)),
+        RAMP_EPROTO);
     /* err_abs of 0 fails the policy check */
-    assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(7, 6), REPL(0x00)),
-        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, r, PATH(7, 6), REPL(0x00)), RAMP_EPROTO);
     /* negative timestamps are fine (int64), negative u64 are not */
-    assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(10), REPL(0xff)),
-        RAMP_OK);
-    assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(13), REPL(0xff)),
-        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, r, PATH(10), REPL(0xff)), RAMP_OK);
+    assert_int_equal(
+        decode_patched(&C_ROLLOUT, r, PATH(13), REPL(0xff)), RAMP_EPROTO);
     /* int64 field given 2^63 */
     assert_int_equal(decode_patched(&C_ROLLOUT, r, PATH(11),
-        REPL(0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0)), RAMP_EPROTO);
+                         REPL(0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0)),
+        RAMP_EPROTO);
     rp_rollout_free(r);
     rp_rollout_free(k);
     assert_int_equal(rp_alloc_outstanding(), 0);
@@ -1935,75 +2029,87 @@ test_small_semantic_errors(void **state)
 
     (void) state;
     /* flag_del: invalid key, 129-byte key, negative version */
-    assert_int_equal(decode_patched(&C_FLAG_DEL, &FX_FLAG_DEL, PATH(0),
-        REPL(0xa1, 'A')), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_FLAG_DEL, &FX_FLAG_DEL, PATH(0),
-        REPL(0xa0)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG_DEL, &FX_FLAG_DEL, PATH(0), REPL(0xa1, 'A')),
+        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG_DEL, &FX_FLAG_DEL, PATH(0), REPL(0xa0)),
+        RAMP_EPROTO);
     {
         uint8_t k[RP_KEY_MAX + 3];
 
         k[0] = 0xd9;
         k[1] = RP_KEY_MAX + 1;
         memset(k + 2, 'k', RP_KEY_MAX + 1);
-        assert_int_equal(decode_patched(&C_FLAG_DEL, &FX_FLAG_DEL, PATH(0),
-            k, sizeof(k)), RAMP_EPROTO);
+        assert_int_equal(
+            decode_patched(&C_FLAG_DEL, &FX_FLAG_DEL, PATH(0), k, sizeof(k)),
+            RAMP_EPROTO);
         k[1] = RP_KEY_MAX;
-        assert_int_equal(decode_patched(&C_FLAG_DEL, &FX_FLAG_DEL, PATH(0),
-            k, sizeof(k) - 1), RAMP_OK);
+        assert_int_equal(decode_patched(&C_FLAG_DEL, &FX_FLAG_DEL, PATH(0), k,
+                             sizeof(k) - 1),
+            RAMP_OK);
     }
-    assert_int_equal(decode_patched(&C_FLAG_DEL, &FX_FLAG_DEL, PATH(1),
-        REPL(0xff)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_FLAG_DEL, &FX_FLAG_DEL, PATH(1), REPL(0xff)),
+        RAMP_EPROTO);
     /* heartbeat interval over u32 */
     assert_int_equal(decode_patched(&C_HEARTBEAT, &FX_HEARTBEAT, PATH(1),
-        REPL(0xcf, 0, 0, 0, 1, 0, 0, 0, 0)), RAMP_EPROTO);
+                         REPL(0xcf, 0, 0, 0, 1, 0, 0, 0, 0)),
+        RAMP_EPROTO);
     /* key rotate with a 31-byte key */
     {
-        uint8_t k[33] = { 0xc4, 31 };
+        uint8_t k[33] = {0xc4, 31};
 
-        assert_int_equal(decode_patched(&C_KEY_ROTATE, &FX_KEY_ROTATE,
-            PATH(0), k, sizeof(k)), RAMP_EPROTO);
+        assert_int_equal(decode_patched(&C_KEY_ROTATE, &FX_KEY_ROTATE, PATH(0),
+                             k, sizeof(k)),
+            RAMP_EPROTO);
     }
     /* resync request version 0 and 2 */
-    assert_int_equal(decode_patched(&C_RESYNC_REQ, &FX_RESYNC_REQ, PATH(0),
-        REPL(0x00)), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_RESYNC_REQ, &FX_RESYNC_REQ, PATH(0),
-        REPL(0x02)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_RESYNC_REQ, &FX_RESYNC_REQ, PATH(0), REPL(0x00)),
+        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_RESYNC_REQ, &FX_RESYNC_REQ, PATH(0), REPL(0x02)),
+        RAMP_EPROTO);
     /* resync reply status 2; status 1 with no envelopes; 0 with none ok */
-    assert_int_equal(decode_patched(&C_RESYNC_REP, &FX_RESYNC_REP, PATH(0),
-        REPL(0x02)), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_RESYNC_REP, &FX_RESYNC_REP, PATH(1),
-        REPL(0x90)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_RESYNC_REP, &FX_RESYNC_REP, PATH(0), REPL(0x02)),
+        RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_RESYNC_REP, &FX_RESYNC_REP, PATH(1), REPL(0x90)),
+        RAMP_EPROTO);
     {
-        struct rp_resync_rep e = { 0, 1, FX_ENVS, FX_LENS };
+        struct rp_resync_rep e = {0, 1, FX_ENVS, FX_LENS};
 
-        assert_int_equal(decode_patched(&C_RESYNC_REP, &e, PATH(1),
-            REPL(0x90)), RAMP_OK);
+        assert_int_equal(
+            decode_patched(&C_RESYNC_REP, &e, PATH(1), REPL(0x90)), RAMP_OK);
     }
     /* health: arm 3, empty agent id, bad flag key, 15-byte boot id,
      * histogram whose buckets do not sum to its count */
-    assert_int_equal(decode_patched(&C_HEALTH, h, PATH(5, 0, 2), REPL(0x03)),
+    assert_int_equal(
+        decode_patched(&C_HEALTH, h, PATH(5, 0, 2), REPL(0x03)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_HEALTH, h, PATH(5, 0, 2), REPL(0x02)), RAMP_OK);
+    assert_int_equal(
+        decode_patched(&C_HEALTH, h, PATH(0), REPL(0xa0)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_HEALTH, h, PATH(5, 0, 0), REPL(0xa1, '-')),
         RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_HEALTH, h, PATH(5, 0, 2), REPL(0x02)),
-        RAMP_OK);
-    assert_int_equal(decode_patched(&C_HEALTH, h, PATH(0), REPL(0xa0)),
-        RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_HEALTH, h, PATH(5, 0, 0),
-        REPL(0xa1, '-')), RAMP_EPROTO);
     {
-        uint8_t k[17] = { 0xc4, 15 };
+        uint8_t k[17] = {0xc4, 15};
 
-        assert_int_equal(decode_patched(&C_HEALTH, h, PATH(1), k, sizeof(k)),
-            RAMP_EPROTO);
+        assert_int_equal(
+            decode_patched(&C_HEALTH, h, PATH(1), k, sizeof(k)), RAMP_EPROTO);
     }
-    assert_int_equal(decode_patched(&C_HEALTH, h, PATH(5, 0, 6, 0),
-        REPL(0x0a)), RAMP_EPROTO);
-    /* snapshot: a bad flag or rollout inside fails the whole snapshot */
-    assert_int_equal(decode_patched(&C_SNAPSHOT, s, PATH(1, 0, 2),
-        REPL(0x09)), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_SNAPSHOT, s, PATH(2, 0, 8),
-        REPL(0x09)), RAMP_EPROTO);
-    assert_int_equal(decode_patched(&C_SNAPSHOT, s, PATH(0), REPL(0xff)),
+    assert_int_equal(decode_patched(&C_HEALTH, h, PATH(5, 0, 6, 0), REPL(0x0a)),
         RAMP_EPROTO);
+    /* snapshot: a bad flag or rollout inside fails the whole snapshot */
+    assert_int_equal(
+        decode_patched(&C_SNAPSHOT, s, PATH(1, 0, 2), REPL(0x09)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_SNAPSHOT, s, PATH(2, 0, 8), REPL(0x09)), RAMP_EPROTO);
+    assert_int_equal(
+        decode_patched(&C_SNAPSHOT, s, PATH(0), REPL(0xff)), RAMP_EPROTO);
     rp_health_free(h);
     rp_snapshot_free(s);
     assert_int_equal(rp_alloc_outstanding(), 0);
@@ -2208,7 +2314,7 @@ static struct bytes
 read_file(const char *path)
 {
     FILE *fp = fopen(path, "rb");
-    struct bytes b = { NULL, 0 };
+    struct bytes b = {NULL, 0};
     long len;
 
     if (fp == NULL) {
@@ -2322,7 +2428,8 @@ seed_env(const char *root, const struct rp_keypair *kp, const char *name,
 
     rp_buf_init(&b, ENC_MAX);
     assert_int_equal(rp_env_seal(&b, kp, kind, seq, 1717000000000 + seq,
-        payload->p, payload->n), RAMP_OK);
+                         payload->p, payload->n),
+        RAMP_OK);
     e.p = b.data;
     e.n = b.len;
     seed_write(root, "envelope", name, 0, false, &e);
