@@ -106,7 +106,9 @@ rp_strndup(const char *s, size_t n)
     if (d == NULL) {
         return NULL;
     }
-    memcpy(d, s, n);
+    if (n > 0) {
+        memcpy(d, s, n); /* s may be NULL when n == 0 (msgpack's "") */
+    }
     d[n] = '\0';
     return d;
 }

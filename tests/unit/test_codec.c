@@ -117,7 +117,7 @@ rules_new(struct rp_flag *f, size_t n)
 /* Clause with values given as a NULL-terminated list. */
 static void
 clause_set(
-    struct rp_clause *c, const char *attr, enum rp_op op, bool negate, ...)
+    struct rp_clause *c, const char *attr, enum rp_op op, int negate, ...)
 {
     va_list ap;
     const char *v;
