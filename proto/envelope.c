@@ -662,12 +662,17 @@ out:
     return rv;
 }
 
-ramp_err
-rp_key_save(const char *path, const struct rp_keypair *kp, bool overwrite)
+/*
+ * One key file: "<prefix><base64(key)>\n", written with the given mode.
+ * The text buffer is sized for the larger (secret) key and wiped after.
+ */
+static ramp_err
+key_save_text(const char *path, const char *prefix, const uint8_t *key,
+    size_t keylen, mode_t mode, bool overwrite)
 {
     /* prefix, base64 with its NUL, and room for the newline */
     char text[sizeof(KEY_SECRET_PREFIX) - 1 + KEY_SK_B64 + 1];
-    size_t plen = sizeof(KEY_SECRET_PREFIX) - 1;
+    size_t plen = strlen(prefix);
     size_t len;
     ramp_err rv;
 
@@ -675,32 +680,26 @@ rp_key_save(const char *path, const struct rp_keypair *kp, bool overwrite)
     if (rv != RAMP_OK) {
         return rv;
     }
-    memcpy(text, KEY_SECRET_PREFIX, plen);
-    sodium_bin2base64(text + plen, sizeof(text) - plen, kp->sk, RP_SK_LEN,
+    memcpy(text, prefix, plen);
+    sodium_bin2base64(text + plen, sizeof(text) - plen, key, keylen,
         sodium_base64_VARIANT_ORIGINAL);
     len = strlen(text);
     text[len++] = '\n';
-    rv = key_write_file(path, text, len, 0600, overwrite);
+    rv = key_write_file(path, text, len, mode, overwrite);
     sodium_memzero(text, sizeof(text));
     return rv;
 }
 
 ramp_err
+rp_key_save(const char *path, const struct rp_keypair *kp, bool overwrite)
+{
+    return key_save_text(path, KEY_SECRET_PREFIX, kp->sk, RP_SK_LEN, 0600,
+        overwrite);
+}
+
+ramp_err
 rp_pubkey_save(const char *path, const struct rp_pubkey *pub, bool overwrite)
 {
-    char text[sizeof(KEY_PUBLIC_PREFIX) - 1 + KEY_PK_B64 + 1];
-    size_t plen = sizeof(KEY_PUBLIC_PREFIX) - 1;
-    size_t len;
-    ramp_err rv;
-
-    rv = rp_crypto_init();
-    if (rv != RAMP_OK) {
-        return rv;
-    }
-    memcpy(text, KEY_PUBLIC_PREFIX, plen);
-    sodium_bin2base64(text + plen, sizeof(text) - plen, pub->pk, RP_PK_LEN,
-        sodium_base64_VARIANT_ORIGINAL);
-    len = strlen(text);
-    text[len++] = '\n';
-    return key_write_file(path, text, len, 0644, overwrite);
+    return key_save_text(path, KEY_PUBLIC_PREFIX, pub->pk, RP_PK_LEN, 0644,
+        overwrite);
 }
