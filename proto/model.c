@@ -24,7 +24,6 @@
 #include "alloc.h"
 #include "parse.h"
 
-
 #define MODEL_UPDATED_BY_MAX 256 /* bytes; an account or token name */
 
 /* ---- names ---------------------------------------------------------- */
