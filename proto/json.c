@@ -80,16 +80,16 @@ static const struct {
     const char *model;
     const char *json;
 } json_names[] = {
-    { "attr", "attribute" },
-    { "splits", "split" },
-    { "flag_key", "flag" },
-    { "unit_attr", "unit.attribute" },
-    { "err_rel", "error_rate_relative" },
-    { "err_abs", "error_rate_max" },
-    { "p95_rel", "p95_relative" },
-    { "p95_abs_us", "p95_max_ms" },
-    { "crit_err", "critical_error_rate" },
-    { "crit_min", "critical_min_requests" },
+    {"attr", "attribute"},
+    {"splits", "split"},
+    {"flag_key", "flag"},
+    {"unit_attr", "unit.attribute"},
+    {"err_rel", "error_rate_relative"},
+    {"err_abs", "error_rate_max"},
+    {"p95_rel", "p95_relative"},
+    {"p95_abs_us", "p95_max_ms"},
+    {"crit_err", "critical_error_rate"},
+    {"crit_min", "critical_min_requests"},
 };
 
 static void
@@ -127,8 +127,8 @@ path_from_model(const struct rp_flag *f, char *field, size_t fieldsz)
             idx = strtoul(seg + 9, &end, 10);
             if (*end == ']' && idx < f->nvariants &&
                 f->variants[idx].name != NULL) {
-                snprintf(piece, sizeof(piece), "variants.%s",
-                    f->variants[idx].name);
+                snprintf(
+                    piece, sizeof(piece), "variants.%s", f->variants[idx].name);
                 skip_next = true;
             }
         } else {
@@ -142,8 +142,8 @@ path_from_model(const struct rp_flag *f, char *field, size_t fieldsz)
                 }
             }
         }
-        olen += (size_t) snprintf(out + olen, sizeof(out) - olen, "%s%s",
-            olen > 0 ? "." : "", piece);
+        olen += (size_t) snprintf(
+            out + olen, sizeof(out) - olen, "%s%s", olen > 0 ? "." : "", piece);
         if (olen >= sizeof(out)) {
             break; /* truncated; snprintf kept it terminated */
         }
@@ -155,13 +155,14 @@ path_from_model(const struct rp_flag *f, char *field, size_t fieldsz)
 
 /* Every member of o must be listed in known (NULL-terminated). */
 static ramp_err
-dec_members(struct jdec *d, const json_t *o, const char *at,
-    const char *const *known)
+dec_members(
+    struct jdec *d, const json_t *o, const char *at, const char *const *known)
 {
     const char *k;
     json_t *v;
 
-    json_object_foreach ((json_t *) o, k, v) {
+    json_object_foreach((json_t *) o, k, v)
+    {
         bool ok = false;
 
         (void) v;
@@ -184,7 +185,7 @@ static bool
 json_cstr(const json_t *v)
 {
     return json_is_string(v) &&
-        strlen(json_string_value(v)) == json_string_length(v);
+           strlen(json_string_value(v)) == json_string_length(v);
 }
 
 /* *out is NULL when the member is absent and not required. Borrowed. */
@@ -292,15 +293,14 @@ json_text(const json_t *v, size_t max, char **out, size_t *lenp)
 
 /* ---- flags: decoding ------------------------------------------------ */
 
-static const char *const flag_members[] = { "key", "description", "type",
+static const char *const flag_members[] = {"key", "description", "type",
     "variants", "enabled", "off_variant", "default_variant", "rules", "tags",
     /* server-owned, ignored on input: */
-    "version", "salt", "updated_at", "updated_by", NULL };
-static const char *const rule_members[] = { "clauses", "variant", "split",
-    NULL };
-static const char *const clause_members[] = { "attribute", "op", "values",
-    "negate", NULL };
-static const char *const split_members[] = { "variant", "weight", NULL };
+    "version", "salt", "updated_at", "updated_by", NULL};
+static const char *const rule_members[] = {"clauses", "variant", "split", NULL};
+static const char *const clause_members[] = {
+    "attribute", "op", "values", "negate", NULL};
+static const char *const split_members[] = {"variant", "weight", NULL};
 
 static ramp_err
 dec_value(struct jdec *d, enum rp_type type, const json_t *v, const char *at,
@@ -388,7 +388,12 @@ dec_variants(struct jdec *d, const json_t *j, struct rp_flag *f)
         return RAMP_ENOMEM;
     }
     f->nvariants = json_object_size(vs);
-    json_object_foreach ((json_t *) vs, name, v) {
+    json_object_foreach((json_t *) vs, name, v)
+    {
+        if (f->type == RP_TYPE_BOOL && strcmp(name, "on") != 0 &&
+            strcmp(name, "off") != 0) {
+            return dec_fail(d, "variants", name, JSON_NO_INDEX);
+        }
         rv = dup_str(name, &f->variants[i].name);
         if (rv != RAMP_OK) {
             return rv;
@@ -405,8 +410,7 @@ dec_variants(struct jdec *d, const json_t *j, struct rp_flag *f)
 /* A variant named by member name of o, resolved to its index. */
 static ramp_err
 dec_variant_ref(struct jdec *d, const json_t *o, const char *at,
-    const char *name, const struct rp_flag *f, const char *dflt,
-    int32_t *out)
+    const char *name, const struct rp_flag *f, const char *dflt, int32_t *out)
 {
     const char *s;
     ramp_err rv;
@@ -425,8 +429,8 @@ dec_variant_ref(struct jdec *d, const json_t *o, const char *at,
 /* Clause values are strings in the model; numbers and booleans are
  * taken as their text so {"op": "gt", "values": [5]} just works. */
 static ramp_err
-dec_clause_value(struct jdec *d, const json_t *v, const char *at, size_t i,
-    char **out)
+dec_clause_value(
+    struct jdec *d, const json_t *v, const char *at, size_t i, char **out)
 {
     char buf[64];
 
@@ -437,8 +441,8 @@ dec_clause_value(struct jdec *d, const json_t *v, const char *at, size_t i,
         return dup_str(json_string_value(v), out);
     }
     if (json_is_integer(v)) {
-        snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
-            json_integer_value(v));
+        snprintf(
+            buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     } else if (json_is_real(v)) {
         num_text(json_real_value(v), buf, sizeof(buf));
     } else if (json_is_boolean(v)) {
@@ -450,8 +454,7 @@ dec_clause_value(struct jdec *d, const json_t *v, const char *at, size_t i,
 }
 
 static ramp_err
-dec_clause(struct jdec *d, const json_t *o, const char *at,
-    struct rp_clause *c)
+dec_clause(struct jdec *d, const json_t *o, const char *at, struct rp_clause *c)
 {
     const json_t *vals;
     const char *s;
@@ -496,8 +499,7 @@ dec_clause(struct jdec *d, const json_t *o, const char *at,
     }
     c->nvalues = json_array_size(vals);
     for (size_t i = 0; i < c->nvalues; i++) {
-        rv = dec_clause_value(d, json_array_get(vals, i), at, i,
-            &c->values[i]);
+        rv = dec_clause_value(d, json_array_get(vals, i), at, i, &c->values[i]);
         if (rv != RAMP_OK) {
             return rv;
         }
@@ -705,8 +707,8 @@ dec_flag(struct jdec *d, const json_t *j, struct rp_flag *f)
     if (rv != RAMP_OK) {
         return rv;
     }
-    rv = dec_variant_ref(d, j, "", "default_variant", f,
-        is_bool ? "off" : NULL, &idx);
+    rv = dec_variant_ref(
+        d, j, "", "default_variant", f, is_bool ? "off" : NULL, &idx);
     if (rv != RAMP_OK) {
         return rv;
     }
@@ -727,10 +729,10 @@ dec_flag(struct jdec *d, const json_t *j, struct rp_flag *f)
 }
 
 ramp_err
-rp_flag_from_json(const json_t *j, struct rp_flag **out, char *field,
-    size_t fieldsz)
+rp_flag_from_json(
+    const json_t *j, struct rp_flag **out, char *field, size_t fieldsz)
 {
-    struct jdec d = { field, fieldsz };
+    struct jdec d = {field, fieldsz};
     struct rp_flag *f;
     ramp_err rv;
 
@@ -819,8 +821,8 @@ enc_clause(const struct rp_clause *c)
     json_t *o = json_object();
     json_t *vals = json_array();
 
-    if (o == NULL || vals == NULL || !set_new(o, "attribute",
-        json_string(c->attr != NULL ? c->attr : "")) ||
+    if (o == NULL || vals == NULL ||
+        !set_new(o, "attribute", json_string(c->attr != NULL ? c->attr : "")) ||
         !set_new(o, "op", json_string(rp_op_name(c->op)))) {
         goto fail;
     }
@@ -867,8 +869,8 @@ enc_rule(const struct rp_flag *f, const struct rp_rule *r)
     }
     cl = NULL;
     if (r->variant >= 0) {
-        if (!set_new(o, "variant",
-            json_variant_name(f, (uint32_t) r->variant))) {
+        if (!set_new(
+                o, "variant", json_variant_name(f, (uint32_t) r->variant))) {
             goto fail;
         }
         return o;
@@ -881,8 +883,8 @@ enc_rule(const struct rp_flag *f, const struct rp_rule *r)
         json_t *s = json_object();
 
         if (s == NULL || json_array_append_new(sp, s) != 0 ||
-            !set_new(s, "variant",
-                json_variant_name(f, r->splits[i].variant)) ||
+            !set_new(
+                s, "variant", json_variant_name(f, r->splits[i].variant)) ||
             !set_new(s, "weight", json_integer(r->splits[i].weight_bp))) {
             goto fail;
         }
@@ -928,8 +930,8 @@ enc_flag_body(json_t *o, const struct rp_flag *f)
     }
     if (!set_new(o, "enabled", json_boolean(f->enabled)) ||
         !set_new(o, "off_variant", json_variant_name(f, f->off_variant)) ||
-        !set_new(o, "default_variant",
-            json_variant_name(f, f->default_variant))) {
+        !set_new(
+            o, "default_variant", json_variant_name(f, f->default_variant))) {
         return false;
     }
     rules = json_array();
@@ -956,10 +958,10 @@ enc_flag_body(json_t *o, const struct rp_flag *f)
     }
     salt[RP_SALT_LEN * 2] = '\0';
     return set_new(o, "version", json_u64(f->version)) &&
-        set_new(o, "salt", json_string(salt)) &&
-        set_new(o, "updated_at", json_time(f->updated_at_ms)) &&
-        set_new(o, "updated_by",
-            json_string(f->updated_by != NULL ? f->updated_by : ""));
+           set_new(o, "salt", json_string(salt)) &&
+           set_new(o, "updated_at", json_time(f->updated_at_ms)) &&
+           set_new(o, "updated_by",
+               json_string(f->updated_by != NULL ? f->updated_by : ""));
 }
 
 json_t *
@@ -1053,19 +1055,19 @@ rp_json_time(int64_t ms, char buf[RP_JSON_TIME_MAX])
 
 /* ---- rollouts ------------------------------------------------------- */
 
-static const char *const rollout_members[] = { "flag", "treatment",
-    "control", "unit", "stages", "policy",
+static const char *const rollout_members[] = {"flag", "treatment", "control",
+    "unit", "stages", "policy",
     /* server-owned, ignored on input: */
     "id", "state", "stage_index", "stage_percent", "created_at",
-    "stage_entered_at", "updated_at", "version", "history", NULL };
-static const char *const unit_members[] = { "attribute", NULL };
-static const char *const policy_members[] = { "bake_ms",
-    "check_interval_ms", "max_stage_ms", "min_samples", "failure_limit",
-    "error_rate_relative", "error_rate_max", "p95_relative", "p95_max_ms",
-    "critical_error_rate", "critical_min_requests", NULL };
+    "stage_entered_at", "updated_at", "version", "history", NULL};
+static const char *const unit_members[] = {"attribute", NULL};
+static const char *const policy_members[] = {"bake_ms", "check_interval_ms",
+    "max_stage_ms", "min_samples", "failure_limit", "error_rate_relative",
+    "error_rate_max", "p95_relative", "p95_max_ms", "critical_error_rate",
+    "critical_min_requests", NULL};
 
 /* DESIGN §6 seeds. */
-static const uint32_t json_default_stages[] = { 500, 2500, 5000, 10000 };
+static const uint32_t json_default_stages[] = {500, 2500, 5000, 10000};
 
 static ramp_err
 dec_uint(struct jdec *d, const json_t *o, const char *name, uint64_t max,
@@ -1131,8 +1133,8 @@ dec_policy(struct jdec *d, const json_t *j, struct rp_policy *p)
         rv = dec_uint(d, o, "bake_ms", UINT64_MAX, &p->bake_ms);
     }
     if (rv == RAMP_OK) {
-        rv = dec_uint(d, o, "check_interval_ms", UINT64_MAX,
-            &p->check_interval_ms);
+        rv = dec_uint(
+            d, o, "check_interval_ms", UINT64_MAX, &p->check_interval_ms);
     }
     if (rv == RAMP_OK) {
         rv = dec_uint(d, o, "max_stage_ms", UINT64_MAX, &p->max_stage_ms);
@@ -1223,10 +1225,9 @@ dec_stages(struct jdec *d, const json_t *j, struct rp_rollout *r)
         return rv;
     }
     if (st == NULL) {
-        r->nstages = sizeof(json_default_stages) /
-            sizeof(json_default_stages[0]);
-        memcpy(r->stages_bp, json_default_stages,
-            sizeof(json_default_stages));
+        r->nstages =
+            sizeof(json_default_stages) / sizeof(json_default_stages[0]);
+        memcpy(r->stages_bp, json_default_stages, sizeof(json_default_stages));
         return RAMP_OK;
     }
     r->nstages = json_array_size(st);
@@ -1293,10 +1294,10 @@ dec_rollout(struct jdec *d, const json_t *j, struct rp_rollout *r)
 }
 
 ramp_err
-rp_rollout_from_json(const json_t *j, struct rp_rollout **out, char *field,
-    size_t fieldsz)
+rp_rollout_from_json(
+    const json_t *j, struct rp_rollout **out, char *field, size_t fieldsz)
 {
-    struct jdec d = { field, fieldsz };
+    struct jdec d = {field, fieldsz};
     struct rp_rollout *r;
     struct rp_rollout check;
     ramp_err rv;
@@ -1374,8 +1375,7 @@ enc_unit(const struct rp_rollout *r)
             return NULL;
         }
         o = json_object();
-        if (o != NULL &&
-            !set_new(o, "attribute", json_string(r->unit_attr))) {
+        if (o != NULL && !set_new(o, "attribute", json_string(r->unit_attr))) {
             json_decref(o);
             return NULL;
         }
@@ -1396,8 +1396,8 @@ enc_history(const struct rp_history *h)
         !set_new(o, "from", json_string(rp_rstate_name(h->from))) ||
         !set_new(o, "to", json_string(rp_rstate_name(h->to))) ||
         !set_new(o, "stage_index", json_integer(h->stage_index)) ||
-        !set_new(o, "reason",
-            json_string(h->reason != NULL ? h->reason : ""))) {
+        !set_new(
+            o, "reason", json_string(h->reason != NULL ? h->reason : ""))) {
         json_decref(o);
         return NULL;
     }
@@ -1492,7 +1492,8 @@ merge_apply(json_t *t, const json_t *patch)
             return NULL;
         }
     }
-    json_object_foreach ((json_t *) patch, k, pv) {
+    json_object_foreach((json_t *) patch, k, pv)
+    {
         json_t *cur, *nv;
 
         if (json_is_null(pv)) {
@@ -1541,8 +1542,8 @@ ctx_fail(struct rp_json_ctx *c, char *msg, size_t msgsz, const char *text)
 }
 
 ramp_err
-rp_json_ctx_parse(const json_t *context, struct rp_json_ctx *c, char *msg,
-    size_t msgsz)
+rp_json_ctx_parse(
+    const json_t *context, struct rp_json_ctx *c, char *msg, size_t msgsz)
 {
     const char *k;
     json_t *v;
@@ -1559,27 +1560,26 @@ rp_json_ctx_parse(const json_t *context, struct rp_json_ctx *c, char *msg,
     if (!json_is_object(context)) {
         return ctx_fail(c, msg, msgsz, "context must be a JSON object");
     }
-    json_object_foreach ((json_t *) context, k, v) {
+    json_object_foreach((json_t *) context, k, v)
+    {
         struct rp_attr *a;
 
         if (strcmp(k, "targetingKey") == 0) {
             if (!json_is_string(v)) {
-                return ctx_fail(c, msg, msgsz,
-                    "targetingKey must be a string");
+                return ctx_fail(c, msg, msgsz, "targetingKey must be a string");
             }
             c->ctx.key = json_string_value(v);
             c->ctx.key_len = json_string_length(v);
             continue;
         }
         /* OFREP: structured and null values are not targetable here. */
-        if (!json_is_string(v) && !json_is_number(v) &&
-            !json_is_boolean(v)) {
+        if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v)) {
             continue;
         }
         if (n == RP_JSON_CTX_MAX) {
             return ctx_fail(c, msg, msgsz,
-                "context has more than " JSON_XSTR(RP_JSON_CTX_MAX)
-                " attributes");
+                "context has more than " JSON_XSTR(
+                    RP_JSON_CTX_MAX) " attributes");
         }
         a = &c->attrs[n++];
         memset(a, 0, sizeof(*a));

@@ -57,8 +57,8 @@
  *         required member, bad op or type name, unknown variant, any
  *         rp_flag_prepare rule, a model.h limit); RAMP_ENOMEM
  */
-ramp_err rp_flag_from_json(const json_t *j, struct rp_flag **out,
-    char *field, size_t fieldsz);
+ramp_err rp_flag_from_json(
+    const json_t *j, struct rp_flag **out, char *field, size_t fieldsz);
 
 /*
  * The JSON object of f, every member included (version, salt as 32 hex
@@ -91,8 +91,8 @@ json_t *rp_flag_to_json(const struct rp_flag *f);
  * @param field  as for rp_flag_from_json()
  * @return RAMP_OK; RAMP_EINVAL; RAMP_ENOMEM
  */
-ramp_err rp_rollout_from_json(const json_t *j, struct rp_rollout **out,
-    char *field, size_t fieldsz);
+ramp_err rp_rollout_from_json(
+    const json_t *j, struct rp_rollout **out, char *field, size_t fieldsz);
 
 /*
  * The JSON object of r: the input members plus "id", "state",
@@ -143,8 +143,8 @@ struct rp_json_ctx {
  *         targetingKey is not a string, or it has more than
  *         RP_JSON_CTX_MAX attributes (c is then an empty context)
  */
-ramp_err rp_json_ctx_parse(const json_t *context, struct rp_json_ctx *c,
-    char *msg, size_t msgsz);
+ramp_err rp_json_ctx_parse(
+    const json_t *context, struct rp_json_ctx *c, char *msg, size_t msgsz);
 
 /*
  * The JSON value of a variant value: a boolean, a string, a number (an

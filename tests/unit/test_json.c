@@ -174,8 +174,7 @@ flag_equal(const struct rp_flag *a, const struct rp_flag *b)
         assert_int_equal(ra->nsplits, rb->nsplits);
         for (size_t s = 0; s < ra->nsplits; s++) {
             assert_int_equal(ra->splits[s].variant, rb->splits[s].variant);
-            assert_int_equal(ra->splits[s].weight_bp,
-                rb->splits[s].weight_bp);
+            assert_int_equal(ra->splits[s].weight_bp, rb->splits[s].weight_bp);
         }
         assert_int_equal(ra->nclauses, rb->nclauses);
         for (size_t c = 0; c < ra->nclauses; c++) {
@@ -332,8 +331,7 @@ test_flag_string_round_trip(void **state)
     assert_int_equal(f->variants[0].value.len, 6); /* "Red " + 2-byte é */
     assert_string_equal(f->variants[0].value.s, "Red \xc3\xa9");
     assert_int_equal(f->variants[2].value.len, 0);
-    assert_string_equal(f->rules[0].clauses[2].values[0],
-        "@example\\.com$");
+    assert_string_equal(f->rules[0].clauses[2].values[0], "@example\\.com$");
     flag_round_trip(f);
     rp_flag_free(f);
     no_leaks();
@@ -346,10 +344,11 @@ test_flag_number_round_trip(void **state)
     json_t *j, *vs;
 
     (void) state;
-    f = flag_okq("{'key': 'limit', 'type': 'number',"
-                 " 'variants': {'one': 1, 'half': 1.5, 'big': 1152921504606846976,"
-                 "  'neg': -0.25, 'tiny': 1e-300},"
-                 " 'default_variant': 'one', 'off_variant': 'neg'}");
+    f = flag_okq(
+        "{'key': 'limit', 'type': 'number',"
+        " 'variants': {'one': 1, 'half': 1.5, 'big': 1152921504606846976,"
+        "  'neg': -0.25, 'tiny': 1e-300},"
+        " 'default_variant': 'one', 'off_variant': 'neg'}");
     assert_true(f->variants[0].value.n == 1.0);
     assert_true(f->variants[1].value.n == 1.5);
     assert_true(f->variants[2].value.n == 1152921504606846976.0);
@@ -382,10 +381,9 @@ test_flag_json_round_trip(void **state)
                  "  'yes': true},"
                  " 'default_variant': 'obj'}");
     /* Compact text, keys in the author's order, not sorted. */
-    assert_string_equal(f->variants[0].value.s,
-        "{\"z\":1,\"a\":[true,null,\"x\"]}");
-    assert_int_equal(f->variants[0].value.len,
-        strlen(f->variants[0].value.s));
+    assert_string_equal(
+        f->variants[0].value.s, "{\"z\":1,\"a\":[true,null,\"x\"]}");
+    assert_int_equal(f->variants[0].value.len, strlen(f->variants[0].value.s));
     assert_string_equal(f->variants[1].value.s, "[1,2]");
     assert_string_equal(f->variants[2].value.s, "\"plain\"");
     assert_string_equal(f->variants[3].value.s, "7");
@@ -497,176 +495,206 @@ static const struct {
     const char *field;
 } flag_rejects[] = {
     /* not an object */
-    { "[]", "" },
-    { "'k'", "" },
+    {"[]", ""},
+    {"'k'", ""},
     /* unknown members at every level */
-    { "{'key': 'k', 'type': 'bool', 'colour': 1}", "colour" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'variant': 'on',"
-      " 'colour': 1}]}", "rules[0].colour" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'variant': 'on',"
-      " 'clauses': [{'attribute': 'a', 'op': 'eq', 'values': ['x']},"
-      " {'attribute': 'a', 'op': 'eq', 'values': ['x'], 'colour': 1}]}]}",
-      "rules[0].clauses[1].colour" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
-      " {'variant': 'on', 'weight': 5000},"
-      " {'variant': 'off', 'weight': 5000, 'colour': 1}]}]}",
-      "rules[0].split[1].colour" },
+    {"{'key': 'k', 'type': 'bool', 'colour': 1}", "colour"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'variant': 'on',"
+     " 'colour': 1}]}",
+        "rules[0].colour"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'variant': 'on',"
+     " 'clauses': [{'attribute': 'a', 'op': 'eq', 'values': ['x']},"
+     " {'attribute': 'a', 'op': 'eq', 'values': ['x'], 'colour': 1}]}]}",
+        "rules[0].clauses[1].colour"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
+     " {'variant': 'on', 'weight': 5000},"
+     " {'variant': 'off', 'weight': 5000, 'colour': 1}]}]}",
+        "rules[0].split[1].colour"},
     /* missing required members */
-    { "{'type': 'bool'}", "key" },
-    { "{'key': 'k'}", "type" },
-    { "{'key': 'k', 'type': 'string', 'default_variant': 'a'}",
-      "variants" },
-    { "{'key': 'k', 'type': 'string', 'variants': {'a': 'x'}}",
-      "default_variant" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'op': 'eq', 'values': ['x']}], 'variant': 'on'}]}",
-      "rules[0].clauses[0].attribute" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'a', 'values': ['x']}], 'variant': 'on'}]}",
-      "rules[0].clauses[0].op" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'a', 'op': 'eq'}], 'variant': 'on'}]}",
-      "rules[0].clauses[0].values" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
-      " {'weight': 10000}]}]}", "rules[0].split[0].variant" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
-      " {'variant': 'on'}]}]}", "rules[0].split[0].weight" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': []}]}",
-      "rules[0]" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'variant': 'on',"
-      " 'split': [{'variant': 'on', 'weight': 10000}]}]}", "rules[0]" },
+    {"{'type': 'bool'}", "key"},
+    {"{'key': 'k'}", "type"},
+    {"{'key': 'k', 'type': 'string', 'default_variant': 'a'}", "variants"},
+    {"{'key': 'k', 'type': 'string', 'variants': {'a': 'x'}}",
+        "default_variant"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'op': 'eq', 'values': ['x']}], 'variant': 'on'}]}",
+        "rules[0].clauses[0].attribute"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'a', 'values': ['x']}], 'variant': 'on'}]}",
+        "rules[0].clauses[0].op"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'a', 'op': 'eq'}], 'variant': 'on'}]}",
+        "rules[0].clauses[0].values"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
+     " {'weight': 10000}]}]}",
+        "rules[0].split[0].variant"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
+     " {'variant': 'on'}]}]}",
+        "rules[0].split[0].weight"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': []}]}", "rules[0]"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'variant': 'on',"
+     " 'split': [{'variant': 'on', 'weight': 10000}]}]}",
+        "rules[0]"},
     /* wrong JSON types */
-    { "{'key': 5, 'type': 'bool'}", "key" },
-    { "{'key': 'k', 'type': 'bool', 'description': 5}", "description" },
-    { "{'key': 'k', 'type': true}", "type" },
-    { "{'key': 'k', 'type': 'bool', 'enabled': 'yes'}", "enabled" },
-    { "{'key': 'k', 'type': 'bool', 'enabled': 1}", "enabled" },
-    { "{'key': 'k', 'type': 'string', 'variants': ['a'],"
-      " 'default_variant': 'a'}", "variants" },
-    { "{'key': 'k', 'type': 'string', 'variants': {'a': 'x'},"
-      " 'default_variant': 0}", "default_variant" },
-    { "{'key': 'k', 'type': 'bool', 'off_variant': null}", "off_variant" },
-    { "{'key': 'k', 'type': 'bool', 'rules': {}}", "rules" },
-    { "{'key': 'k', 'type': 'bool', 'rules': ['on']}", "rules[0]" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': {},"
-      " 'variant': 'on'}]}", "rules[0].clauses" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': [7],"
-      " 'variant': 'on'}]}", "rules[0].clauses[0]" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 1, 'op': 'eq', 'values': ['x']}], 'variant': 'on'}]}",
-      "rules[0].clauses[0].attribute" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'a', 'op': 1, 'values': ['x']}], 'variant': 'on'}]}",
-      "rules[0].clauses[0].op" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'a', 'op': 'eq', 'values': 'x'}], 'variant': 'on'}]}",
-      "rules[0].clauses[0].values" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'a', 'op': 'in', 'values': ['x', null]}],"
-      " 'variant': 'on'}]}", "rules[0].clauses[0].values[1]" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'a', 'op': 'in', 'values': ['x', 'y', ['z']]}],"
-      " 'variant': 'on'}]}", "rules[0].clauses[0].values[2]" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'a', 'op': 'eq', 'values': ['x'], 'negate': 1}],"
-      " 'variant': 'on'}]}", "rules[0].clauses[0].negate" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'variant': true}]}",
-      "rules[0].variant" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'split': {}}]}",
-      "rules[0].split" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'split': ['on']}]}",
-      "rules[0].split[0]" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
-      " {'variant': 'on', 'weight': '10000'}]}]}",
-      "rules[0].split[0].weight" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
-      " {'variant': 'on', 'weight': 5000.5},"
-      " {'variant': 'off', 'weight': 4999.5}]}]}",
-      "rules[0].split[0].weight" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
-      " {'variant': 'on', 'weight': -1},"
-      " {'variant': 'off', 'weight': 10001}]}]}",
-      "rules[0].split[0].weight" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
-      " {'variant': 'on', 'weight': 10001}]}]}",
-      "rules[0].split[0].weight" },
-    { "{'key': 'k', 'type': 'bool', 'tags': 'x'}", "tags" },
-    { "{'key': 'k', 'type': 'bool', 'tags': ['a', 1]}", "tags[1]" },
+    {"{'key': 5, 'type': 'bool'}", "key"},
+    {"{'key': 'k', 'type': 'bool', 'description': 5}", "description"},
+    {"{'key': 'k', 'type': true}", "type"},
+    {"{'key': 'k', 'type': 'bool', 'enabled': 'yes'}", "enabled"},
+    {"{'key': 'k', 'type': 'bool', 'enabled': 1}", "enabled"},
+    {"{'key': 'k', 'type': 'string', 'variants': ['a'],"
+     " 'default_variant': 'a'}",
+        "variants"},
+    {"{'key': 'k', 'type': 'string', 'variants': {'a': 'x'},"
+     " 'default_variant': 0}",
+        "default_variant"},
+    {"{'key': 'k', 'type': 'bool', 'off_variant': null}", "off_variant"},
+    {"{'key': 'k', 'type': 'bool', 'rules': {}}", "rules"},
+    {"{'key': 'k', 'type': 'bool', 'rules': ['on']}", "rules[0]"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': {},"
+     " 'variant': 'on'}]}",
+        "rules[0].clauses"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': [7],"
+     " 'variant': 'on'}]}",
+        "rules[0].clauses[0]"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 1, 'op': 'eq', 'values': ['x']}], 'variant': 'on'}]}",
+        "rules[0].clauses[0].attribute"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'a', 'op': 1, 'values': ['x']}], 'variant': 'on'}]}",
+        "rules[0].clauses[0].op"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'a', 'op': 'eq', 'values': 'x'}], 'variant': 'on'}]}",
+        "rules[0].clauses[0].values"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'a', 'op': 'in', 'values': ['x', null]}],"
+     " 'variant': 'on'}]}",
+        "rules[0].clauses[0].values[1]"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'a', 'op': 'in', 'values': ['x', 'y', ['z']]}],"
+     " 'variant': 'on'}]}",
+        "rules[0].clauses[0].values[2]"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'a', 'op': 'eq', 'values': ['x'], 'negate': 1}],"
+     " 'variant': 'on'}]}",
+        "rules[0].clauses[0].negate"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'variant': true}]}",
+        "rules[0].variant"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'split': {}}]}",
+        "rules[0].split"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'split': ['on']}]}",
+        "rules[0].split[0]"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
+     " {'variant': 'on', 'weight': '10000'}]}]}",
+        "rules[0].split[0].weight"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
+     " {'variant': 'on', 'weight': 5000.5},"
+     " {'variant': 'off', 'weight': 4999.5}]}]}",
+        "rules[0].split[0].weight"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
+     " {'variant': 'on', 'weight': -1},"
+     " {'variant': 'off', 'weight': 10001}]}]}",
+        "rules[0].split[0].weight"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
+     " {'variant': 'on', 'weight': 10001}]}]}",
+        "rules[0].split[0].weight"},
+    {"{'key': 'k', 'type': 'bool', 'tags': 'x'}", "tags"},
+    {"{'key': 'k', 'type': 'bool', 'tags': ['a', 1]}", "tags[1]"},
     /* bad names */
-    { "{'key': 'k', 'type': 'boolean'}", "type" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'a', 'op': 'equals', 'values': ['x']}],"
-      " 'variant': 'on'}]}", "rules[0].clauses[0].op" },
-    { "{'key': 'Bad Key', 'type': 'bool'}", "key" },
-    { "{'key': '', 'type': 'bool'}", "key" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'has space', 'op': 'eq', 'values': ['x']}],"
-      " 'variant': 'on'}]}", "rules[0].clauses[0].attribute" },
-    { "{'key': 'k', 'type': 'string', 'variants': {'a b': 'x'},"
-      " 'default_variant': 'a b'}", "variants.a b" },
-    { "{'key': 'k', 'type': 'bool', 'variants': {'yes': true,"
-      " 'off': false}, 'default_variant': 'off'}", "variants.yes" },
+    {"{'key': 'k', 'type': 'boolean'}", "type"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'a', 'op': 'equals', 'values': ['x']}],"
+     " 'variant': 'on'}]}",
+        "rules[0].clauses[0].op"},
+    {"{'key': 'Bad Key', 'type': 'bool'}", "key"},
+    {"{'key': '', 'type': 'bool'}", "key"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'has space', 'op': 'eq', 'values': ['x']}],"
+     " 'variant': 'on'}]}",
+        "rules[0].clauses[0].attribute"},
+    {"{'key': 'k', 'type': 'string', 'variants': {'a b': 'x'},"
+     " 'default_variant': 'a b'}",
+        "variants.a b"},
+    {"{'key': 'k', 'type': 'bool', 'variants': {'yes': true,"
+     " 'off': false}, 'default_variant': 'off'}",
+        "variants.yes"},
+    {"{'key': 'k', 'type': 'bool', 'variants': {'yes': true,"
+     " 'no': false}}",
+        "variants.yes"},
     /* unknown variants */
-    { "{'key': 'k', 'type': 'string', 'variants': {'a': 'x'},"
-      " 'default_variant': 'b'}", "default_variant" },
-    { "{'key': 'k', 'type': 'string', 'variants': {'a': 'x'},"
-      " 'default_variant': 'a', 'off_variant': 'b'}", "off_variant" },
-    { "{'key': 'k', 'type': 'bool', 'default_variant': 'maybe'}",
-      "default_variant" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'variant': 'maybe'}]}",
-      "rules[0].variant" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'variant': 'on'},"
-      " {'split': [{'variant': 'on', 'weight': 5000},"
-      " {'variant': 'maybe', 'weight': 5000}]}]}",
-      "rules[1].split[1].variant" },
+    {"{'key': 'k', 'type': 'string', 'variants': {'a': 'x'},"
+     " 'default_variant': 'b'}",
+        "default_variant"},
+    {"{'key': 'k', 'type': 'string', 'variants': {'a': 'x'},"
+     " 'default_variant': 'a', 'off_variant': 'b'}",
+        "off_variant"},
+    {"{'key': 'k', 'type': 'bool', 'default_variant': 'maybe'}",
+        "default_variant"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'variant': 'maybe'}]}",
+        "rules[0].variant"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'variant': 'on'},"
+     " {'split': [{'variant': 'on', 'weight': 5000},"
+     " {'variant': 'maybe', 'weight': 5000}]}]}",
+        "rules[1].split[1].variant"},
     /* model rules, reported with JSON names */
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
-      " {'variant': 'on', 'weight': 5000},"
-      " {'variant': 'off', 'weight': 4999}]}]}", "rules[0].split" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
-      " {'variant': 'on', 'weight': 5000},"
-      " {'variant': 'on', 'weight': 5000}]}]}", "rules[0].split[1].variant" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'split': []}]}",
-      "rules[0].split" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'a', 'op': 'eq', 'values': []}], 'variant': 'on'}]}",
-      "rules[0].clauses[0].values" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'a', 'op': 'eq', 'values': ['x', 'y']}],"
-      " 'variant': 'on'}]}", "rules[0].clauses[0].values" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'a', 'op': 'gt', 'values': [1, 'abc']}],"
-      " 'variant': 'on'}]}", "rules[0].clauses[0].values[1]" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'a', 'op': 'matches', 'values': ['(']}],"
-      " 'variant': 'on'}]}", "rules[0].clauses[0].values[0]" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'a', 'op': 'semver_eq', 'values': ['1.2']}],"
-      " 'variant': 'on'}]}", "rules[0].clauses[0].values[0]" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'a', 'op': 'after', 'values': ['yesterday']}],"
-      " 'variant': 'on'}]}", "rules[0].clauses[0].values[0]" },
-    { "{'key': 'k', 'type': 'bool', 'tags': ['']}", "tags[0]" },
-    { "{'key': 'k', 'type': 'string', 'variants': {},"
-      " 'default_variant': 'a'}", "variants" },
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
+     " {'variant': 'on', 'weight': 5000},"
+     " {'variant': 'off', 'weight': 4999}]}]}",
+        "rules[0].split"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'split': ["
+     " {'variant': 'on', 'weight': 5000},"
+     " {'variant': 'on', 'weight': 5000}]}]}",
+        "rules[0].split[1].variant"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'split': []}]}",
+        "rules[0].split"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'a', 'op': 'eq', 'values': []}], 'variant': 'on'}]}",
+        "rules[0].clauses[0].values"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'a', 'op': 'eq', 'values': ['x', 'y']}],"
+     " 'variant': 'on'}]}",
+        "rules[0].clauses[0].values"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'a', 'op': 'gt', 'values': [1, 'abc']}],"
+     " 'variant': 'on'}]}",
+        "rules[0].clauses[0].values[1]"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'a', 'op': 'matches', 'values': ['(']}],"
+     " 'variant': 'on'}]}",
+        "rules[0].clauses[0].values[0]"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'a', 'op': 'semver_eq', 'values': ['1.2']}],"
+     " 'variant': 'on'}]}",
+        "rules[0].clauses[0].values[0]"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'a', 'op': 'after', 'values': ['yesterday']}],"
+     " 'variant': 'on'}]}",
+        "rules[0].clauses[0].values[0]"},
+    {"{'key': 'k', 'type': 'bool', 'tags': ['']}", "tags[0]"},
+    {"{'key': 'k', 'type': 'string', 'variants': {},"
+     " 'default_variant': 'a'}",
+        "variants"},
     /* values of the wrong type for the flag */
-    { "{'key': 'k', 'type': 'string', 'variants': {'red': 5},"
-      " 'default_variant': 'red'}", "variants.red" },
-    { "{'key': 'k', 'type': 'number', 'variants': {'one': 1, 'two': '2'},"
-      " 'default_variant': 'one'}", "variants.two" },
-    { "{'key': 'k', 'type': 'bool', 'variants': {'on': 1, 'off': 0}}",
-      "variants.on" },
-    { "{'key': 'k', 'type': 'bool', 'variants': {'on': false,"
-      " 'off': true}}", "variants.on" },
-    { "{'key': 'k', 'type': 'bool', 'variants': {'on': true}}",
-      "variants" },
+    {"{'key': 'k', 'type': 'string', 'variants': {'red': 5},"
+     " 'default_variant': 'red'}",
+        "variants.red"},
+    {"{'key': 'k', 'type': 'number', 'variants': {'one': 1, 'two': '2'},"
+     " 'default_variant': 'one'}",
+        "variants.two"},
+    {"{'key': 'k', 'type': 'bool', 'variants': {'on': 1, 'off': 0}}",
+        "variants.on"},
+    {"{'key': 'k', 'type': 'bool', 'variants': {'on': false,"
+     " 'off': true}}",
+        "variants.on"},
+    {"{'key': 'k', 'type': 'bool', 'variants': {'on': true}}", "variants"},
     /* NUL bytes cannot live in the model's C strings */
-    { "{'key': 'k\\u0000x', 'type': 'bool'}", "key" },
-    { "{'key': 'k', 'type': 'string', 'variants': {'a': 'x\\u0000y'},"
-      " 'default_variant': 'a'}", "variants.a" },
-    { "{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
-      " {'attribute': 'a', 'op': 'eq', 'values': ['x\\u0000']}],"
-      " 'variant': 'on'}]}", "rules[0].clauses[0].values[0]" },
+    {"{'key': 'k\\u0000x', 'type': 'bool'}", "key"},
+    {"{'key': 'k', 'type': 'string', 'variants': {'a': 'x\\u0000y'},"
+     " 'default_variant': 'a'}",
+        "variants.a"},
+    {"{'key': 'k', 'type': 'bool', 'rules': [{'clauses': ["
+     " {'attribute': 'a', 'op': 'eq', 'values': ['x\\u0000']}],"
+     " 'variant': 'on'}]}",
+        "rules[0].clauses[0].values[0]"},
 };
 
 static void
@@ -773,8 +801,8 @@ test_flag_limits(void **state)
     j = jq(base);
     json_object_set_new(j, "key", long_str(RP_KEY_MAX));
     json_object_set_new(j, "description", long_str(RP_STR_MAX));
-    json_object_set_new(json_object_get(j, "variants"), "red",
-        long_str(RP_STR_MAX));
+    json_object_set_new(
+        json_object_get(j, "variants"), "red", long_str(RP_STR_MAX));
     f = flag_ok(j);
     assert_int_equal(strlen(f->key), RP_KEY_MAX);
     rp_flag_free(f);
@@ -782,10 +810,10 @@ test_flag_limits(void **state)
 
     /* One past each. */
     flag_bad_with(base, "", "key", long_str(RP_KEY_MAX + 1), "key");
-    flag_bad_with(base, "", "description", long_str(RP_STR_MAX + 1),
-        "description");
-    flag_bad_with(base, "variants", "red", long_str(RP_STR_MAX + 1),
-        "variants.red");
+    flag_bad_with(
+        base, "", "description", long_str(RP_STR_MAX + 1), "description");
+    flag_bad_with(
+        base, "variants", "red", long_str(RP_STR_MAX + 1), "variants.red");
     flag_bad_with(base, "rules/0/clauses/0", "values",
         json_pack("[o]", long_str(RP_STR_MAX + 1)),
         "rules[0].clauses[0].values[0]");
@@ -793,8 +821,7 @@ test_flag_limits(void **state)
         array_of(RP_MAX_VALUES + 1, mk_str), "rules[0].clauses[0].values");
     flag_bad_with(base, "rules/0", "clauses",
         array_of(RP_MAX_CLAUSES + 1, mk_clause), "rules[0].clauses");
-    flag_bad_with(base, "", "tags", array_of(RP_MAX_TAGS + 1, mk_str),
-        "tags");
+    flag_bad_with(base, "", "tags", array_of(RP_MAX_TAGS + 1, mk_str), "tags");
     flag_bad_with(base, "", "tags", json_pack("[o]", long_str(RP_NAME_MAX + 1)),
         "tags[0]");
     flag_bad_with(base, "rules/0/clauses/0", "attribute",
@@ -804,8 +831,7 @@ test_flag_limits(void **state)
     memset(name, 'n', RP_NAME_MAX + 1);
     name[RP_NAME_MAX + 1] = '\0';
     j = jq(base);
-    json_object_set_new(json_object_get(j, "variants"), name,
-        json_string("x"));
+    json_object_set_new(json_object_get(j, "variants"), name, json_string("x"));
     {
         char want[96];
 
@@ -843,8 +869,8 @@ test_flag_limits(void **state)
     f = flag_ok(j);
     assert_int_equal(f->variants[0].value.len, RP_JSON_MAX);
     rp_flag_free(f);
-    json_object_set_new(json_object_get(j, "variants"), "x",
-        long_str(RP_JSON_MAX - 1));
+    json_object_set_new(
+        json_object_get(j, "variants"), "x", long_str(RP_JSON_MAX - 1));
     flag_bad_json(j, "variants.x");
     json_decref(j);
     no_leaks();
@@ -968,8 +994,8 @@ rollout_equal(const struct rp_rollout *a, const struct rp_rollout *b)
         assert_string_equal(a->unit_attr, b->unit_attr);
     }
     assert_int_equal(a->nstages, b->nstages);
-    assert_memory_equal(a->stages_bp, b->stages_bp,
-        a->nstages * sizeof(a->stages_bp[0]));
+    assert_memory_equal(
+        a->stages_bp, b->stages_bp, a->nstages * sizeof(a->stages_bp[0]));
     assert_memory_equal(&a->policy, &b->policy, sizeof(a->policy));
 }
 
@@ -1045,12 +1071,12 @@ test_rollout_round_trip(void **state)
         "  'to': 'running', 'stage_index': 0, 'reason': 'started by alice'},"
         "  {'at': '2026-11-27T15:20:26.123Z', 'from': 'running',"
         "  'to': 'running', 'stage_index': 1, 'reason': ''}]}");
-    assert_true(json_is_integer(json_object_get(json_object_get(j,
-        "policy"), "error_rate_max")));
+    assert_true(json_is_integer(
+        json_object_get(json_object_get(j, "policy"), "error_rate_max")));
 
     /* Back in: server-owned members ignored, the rest equal. */
-    assert_int_equal(rp_rollout_from_json(j, &g, field, sizeof(field)),
-        RAMP_OK);
+    assert_int_equal(
+        rp_rollout_from_json(j, &g, field, sizeof(field)), RAMP_OK);
     rollout_equal(r, g);
     assert_int_equal(g->id, 0);
     assert_int_equal(g->state, RP_RS_PENDING);
@@ -1070,10 +1096,10 @@ test_rollout_round_trip(void **state)
     assert_non_null(j);
     assert_json_eq(json_object_get(j, "unit"), "'host'");
     assert_true(json_is_integer(json_object_get(j, "stage_percent")));
-    assert_int_equal(json_integer_value(json_object_get(j, "stage_percent")),
-        25);
-    assert_int_equal(rp_rollout_from_json(j, &g, field, sizeof(field)),
-        RAMP_OK);
+    assert_int_equal(
+        json_integer_value(json_object_get(j, "stage_percent")), 25);
+    assert_int_equal(
+        rp_rollout_from_json(j, &g, field, sizeof(field)), RAMP_OK);
     rollout_equal(r, g);
     rp_rollout_free(g);
     json_decref(j);
@@ -1111,64 +1137,58 @@ test_rollout_rejects(void **state)
         const char *text;
         const char *field;
     } cases[] = {
-        { "[]", "" },
-        { "{" RO ", 'colour': 1}", "colour" },
-        { "{'treatment': 'on', 'control': 'off'}", "flag" },
-        { "{'flag': 'f', 'control': 'off'}", "treatment" },
-        { "{'flag': 'f', 'treatment': 'on'}", "control" },
-        { "{'flag': 3, 'treatment': 'on', 'control': 'off'}", "flag" },
-        { "{'flag': 'Not A Key', 'treatment': 'on', 'control': 'off'}",
-          "flag" },
-        { "{'flag': 'f', 'treatment': 'on', 'control': 'on'}", "control" },
-        { "{'flag': 'f', 'treatment': 'o n', 'control': 'off'}",
-          "treatment" },
-        { "{" RO ", 'unit': 'user'}", "unit" },
-        { "{" RO ", 'unit': 5}", "unit" },
-        { "{" RO ", 'unit': {'attr': 'x'}}", "unit.attr" },
-        { "{" RO ", 'unit': {}}", "unit.attribute" },
-        { "{" RO ", 'unit': {'attribute': 3}}", "unit.attribute" },
-        { "{" RO ", 'unit': {'attribute': ''}}", "unit.attribute" },
-        { "{" RO ", 'stages': 500}", "stages" },
-        { "{" RO ", 'stages': []}", "stages" },
-        { "{" RO ", 'stages': [500, 'x']}", "stages[1]" },
-        { "{" RO ", 'stages': [500, 12.5]}", "stages[1]" },
-        { "{" RO ", 'stages': [-1]}", "stages[0]" },
-        { "{" RO ", 'stages': [0, 10000]}", "stages[0]" },
-        { "{" RO ", 'stages': [500, 400]}", "stages[1]" },
-        { "{" RO ", 'stages': [500, 10001]}", "stages[1]" },
-        { "{" RO ", 'stages': [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}",
-          "stages" },
-        { "{" RO ", 'policy': 5}", "policy" },
-        { "{" RO ", 'policy': {'colour': 1}}", "policy.colour" },
-        { "{" RO ", 'policy': {'bake_ms': -1}}", "policy.bake_ms" },
-        { "{" RO ", 'policy': {'bake_ms': 1.5}}", "policy.bake_ms" },
-        { "{" RO ", 'policy': {'check_interval_ms': '5'}}",
-          "policy.check_interval_ms" },
-        { "{" RO ", 'policy': {'check_interval_ms': 50}}",
-          "policy.check_interval_ms" },
-        { "{" RO ", 'policy': {'max_stage_ms': 1000}}",
-          "policy.max_stage_ms" },
-        { "{" RO ", 'policy': {'min_samples': 4294967296}}",
-          "policy.min_samples" },
-        { "{" RO ", 'policy': {'min_samples': 0}}", "policy.min_samples" },
-        { "{" RO ", 'policy': {'failure_limit': 0}}",
-          "policy.failure_limit" },
-        { "{" RO ", 'policy': {'error_rate_relative': -0.1}}",
-          "policy.error_rate_relative" },
-        { "{" RO ", 'policy': {'error_rate_max': 'x'}}",
-          "policy.error_rate_max" },
-        { "{" RO ", 'policy': {'error_rate_max': 2}}",
-          "policy.error_rate_max" },
-        { "{" RO ", 'policy': {'p95_relative': true}}",
-          "policy.p95_relative" },
-        { "{" RO ", 'policy': {'p95_max_ms': -1}}", "policy.p95_max_ms" },
-        { "{" RO ", 'policy': {'p95_max_ms': 1e13}}", "policy.p95_max_ms" },
-        { "{" RO ", 'policy': {'critical_error_rate': 0}}",
-          "policy.critical_error_rate" },
-        { "{" RO ", 'policy': {'critical_min_requests': 0}}",
-          "policy.critical_min_requests" },
-        { "{" RO ", 'policy': {'critical_min_requests': null}}",
-          "policy.critical_min_requests" },
+        {"[]", ""},
+        {"{" RO ", 'colour': 1}", "colour"},
+        {"{'treatment': 'on', 'control': 'off'}", "flag"},
+        {"{'flag': 'f', 'control': 'off'}", "treatment"},
+        {"{'flag': 'f', 'treatment': 'on'}", "control"},
+        {"{'flag': 3, 'treatment': 'on', 'control': 'off'}", "flag"},
+        {"{'flag': 'Not A Key', 'treatment': 'on', 'control': 'off'}", "flag"},
+        {"{'flag': 'f', 'treatment': 'on', 'control': 'on'}", "control"},
+        {"{'flag': 'f', 'treatment': 'o n', 'control': 'off'}", "treatment"},
+        {"{" RO ", 'unit': 'user'}", "unit"},
+        {"{" RO ", 'unit': 5}", "unit"},
+        {"{" RO ", 'unit': {'attr': 'x'}}", "unit.attr"},
+        {"{" RO ", 'unit': {}}", "unit.attribute"},
+        {"{" RO ", 'unit': {'attribute': 3}}", "unit.attribute"},
+        {"{" RO ", 'unit': {'attribute': ''}}", "unit.attribute"},
+        {"{" RO ", 'stages': 500}", "stages"},
+        {"{" RO ", 'stages': []}", "stages"},
+        {"{" RO ", 'stages': [500, 'x']}", "stages[1]"},
+        {"{" RO ", 'stages': [500, 12.5]}", "stages[1]"},
+        {"{" RO ", 'stages': [-1]}", "stages[0]"},
+        {"{" RO ", 'stages': [0, 10000]}", "stages[0]"},
+        {"{" RO ", 'stages': [500, 400]}", "stages[1]"},
+        {"{" RO ", 'stages': [500, 10001]}", "stages[1]"},
+        {"{" RO ", 'stages': [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}",
+            "stages"},
+        {"{" RO ", 'policy': 5}", "policy"},
+        {"{" RO ", 'policy': {'colour': 1}}", "policy.colour"},
+        {"{" RO ", 'policy': {'bake_ms': -1}}", "policy.bake_ms"},
+        {"{" RO ", 'policy': {'bake_ms': 1.5}}", "policy.bake_ms"},
+        {"{" RO ", 'policy': {'check_interval_ms': '5'}}",
+            "policy.check_interval_ms"},
+        {"{" RO ", 'policy': {'check_interval_ms': 50}}",
+            "policy.check_interval_ms"},
+        {"{" RO ", 'policy': {'max_stage_ms': 1000}}", "policy.max_stage_ms"},
+        {"{" RO ", 'policy': {'min_samples': 4294967296}}",
+            "policy.min_samples"},
+        {"{" RO ", 'policy': {'min_samples': 0}}", "policy.min_samples"},
+        {"{" RO ", 'policy': {'failure_limit': 0}}", "policy.failure_limit"},
+        {"{" RO ", 'policy': {'error_rate_relative': -0.1}}",
+            "policy.error_rate_relative"},
+        {"{" RO ", 'policy': {'error_rate_max': 'x'}}",
+            "policy.error_rate_max"},
+        {"{" RO ", 'policy': {'error_rate_max': 2}}", "policy.error_rate_max"},
+        {"{" RO ", 'policy': {'p95_relative': true}}", "policy.p95_relative"},
+        {"{" RO ", 'policy': {'p95_max_ms': -1}}", "policy.p95_max_ms"},
+        {"{" RO ", 'policy': {'p95_max_ms': 1e13}}", "policy.p95_max_ms"},
+        {"{" RO ", 'policy': {'critical_error_rate': 0}}",
+            "policy.critical_error_rate"},
+        {"{" RO ", 'policy': {'critical_min_requests': 0}}",
+            "policy.critical_min_requests"},
+        {"{" RO ", 'policy': {'critical_min_requests': null}}",
+            "policy.critical_min_requests"},
     };
 
     (void) state;
@@ -1257,8 +1277,8 @@ test_merge_patch_rfc_appendix_a(void **state)
     merge_case("{'a':'b','b':'c'}", "{'a':null}", "{'b':'c'}");
     merge_case("{'a':['b']}", "{'a':'c'}", "{'a':'c'}");
     merge_case("{'a':'c'}", "{'a':['b']}", "{'a':['b']}");
-    merge_case("{'a':{'b':'c'}}", "{'a':{'b':'d','c':null}}",
-        "{'a':{'b':'d'}}");
+    merge_case(
+        "{'a':{'b':'c'}}", "{'a':{'b':'d','c':null}}", "{'a':{'b':'d'}}");
     merge_case("{'a':[{'b':'c'}]}", "{'a':[1]}", "{'a':[1]}");
     merge_case("['a','b']", "['c','d']", "['c','d']");
     merge_case("{'a':'b'}", "['c']", "['c']");
@@ -1293,7 +1313,7 @@ test_merge_patch_edges(void **state)
     const char *k;
     json_t *v;
     size_t i = 0;
-    static const char *const order[] = { "a", "b", "c" };
+    static const char *const order[] = {"a", "b", "c"};
 
     (void) state;
     /* Absent target. */
@@ -1307,8 +1327,8 @@ test_merge_patch_edges(void **state)
     t = jq("{'x': {'y': [1]}}");
     got = rp_json_merge_patch(t, p);
     assert_json_eq(got, "{'x': {'y': [1]}, 'a': {'c': 1}}");
-    json_array_append_new(json_object_get(json_object_get(got, "x"), "y"),
-        json_integer(2));
+    json_array_append_new(
+        json_object_get(json_object_get(got, "x"), "y"), json_integer(2));
     json_object_set_new(json_object_get(got, "a"), "d", json_integer(3));
     assert_json_eq(t, "{'x': {'y': [1]}}");
     assert_json_eq(p, "{'a': {'b': null, 'c': 1}}");
@@ -1320,7 +1340,8 @@ test_merge_patch_edges(void **state)
     t = jq("{'a': 1, 'b': 2}");
     p = jq("{'c': 3, 'a': 4}");
     got = rp_json_merge_patch(t, p);
-    json_object_foreach (got, k, v) {
+    json_object_foreach(got, k, v)
+    {
         (void) v;
         assert_true(i < 3);
         assert_string_equal(k, order[i]);
@@ -1390,8 +1411,8 @@ test_ctx_types(void **state)
     assert_int_equal(c.attrs[4].type, RP_ATTR_BOOL);
     assert_false(c.attrs[4].b);
     /* Borrowed, not copied. */
-    assert_ptr_equal(c.attrs[0].s,
-        json_string_value(json_object_get(j, "country")));
+    assert_ptr_equal(
+        c.attrs[0].s, json_string_value(json_object_get(j, "country")));
     json_decref(j);
     no_leaks();
 }
@@ -1448,20 +1469,17 @@ test_ctx_errors_and_limits(void **state)
     json_decref(j);
 
     j = jq("['a']");
-    assert_int_equal(rp_json_ctx_parse(j, &c, msg, sizeof(msg)),
-        RAMP_EINVAL);
+    assert_int_equal(rp_json_ctx_parse(j, &c, msg, sizeof(msg)), RAMP_EINVAL);
     assert_string_equal(msg, "context must be a JSON object");
     assert_int_equal(c.ctx.nattrs, 0);
     json_decref(j);
     j = jq("null");
-    assert_int_equal(rp_json_ctx_parse(j, &c, msg, sizeof(msg)),
-        RAMP_EINVAL);
+    assert_int_equal(rp_json_ctx_parse(j, &c, msg, sizeof(msg)), RAMP_EINVAL);
     assert_string_equal(msg, "context must be a JSON object");
     json_decref(j);
 
     j = jq("{'a': 'b', 'targetingKey': 7}");
-    assert_int_equal(rp_json_ctx_parse(j, &c, msg, sizeof(msg)),
-        RAMP_EINVAL);
+    assert_int_equal(rp_json_ctx_parse(j, &c, msg, sizeof(msg)), RAMP_EINVAL);
     assert_string_equal(msg, "targetingKey must be a string");
     assert_null(c.ctx.key);
     assert_int_equal(c.ctx.nattrs, 0);
@@ -1482,8 +1500,7 @@ test_ctx_errors_and_limits(void **state)
     assert_string_equal(c.attrs[RP_JSON_CTX_MAX - 1].name, "a63");
     assert_true(c.attrs[RP_JSON_CTX_MAX - 1].n == 63.0);
     json_object_set_new(j, "one-more", json_true());
-    assert_int_equal(rp_json_ctx_parse(j, &c, msg, sizeof(msg)),
-        RAMP_EINVAL);
+    assert_int_equal(rp_json_ctx_parse(j, &c, msg, sizeof(msg)), RAMP_EINVAL);
     assert_string_equal(msg, "context has more than 64 attributes");
     assert_int_equal(c.ctx.nattrs, 0);
     json_decref(j);
@@ -1495,7 +1512,7 @@ test_ctx_errors_and_limits(void **state)
 static void
 value_num_case(double n, bool integer, json_int_t want_i)
 {
-    struct rp_value v = { .type = RP_TYPE_NUMBER, .n = n };
+    struct rp_value v = {.type = RP_TYPE_NUMBER, .n = n};
     json_t *j = rp_value_to_json(&v);
 
     assert_non_null(j);
@@ -1521,10 +1538,10 @@ test_value_to_json(void **state)
     value_num_case(-7.0, true, -7);
     value_num_case(0.0, true, 0);
     value_num_case(1.5, false, 0);
-    value_num_case(ldexp(1.0, 60), false, 0);          /* 2^60 */
+    value_num_case(ldexp(1.0, 60), false, 0); /* 2^60 */
     value_num_case(ldexp(1.0, 53), true, 9007199254740992LL);
     value_num_case(-ldexp(1.0, 53), true, -9007199254740992LL);
-    value_num_case(ldexp(1.0, 53) + 2.0, false, 0);    /* past 2^53 */
+    value_num_case(ldexp(1.0, 53) + 2.0, false, 0); /* past 2^53 */
     value_num_case(1e-300, false, 0);
 
     memset(&v, 0, sizeof(v));
@@ -1582,15 +1599,15 @@ test_json_time(void **state)
 
     (void) state;
     assert_string_equal(rp_json_time(0, buf), "1970-01-01T00:00:00.000Z");
-    assert_string_equal(rp_json_time(1795792825123LL, buf),
-        "2026-11-27T15:20:25.123Z");
+    assert_string_equal(
+        rp_json_time(1795792825123LL, buf), "2026-11-27T15:20:25.123Z");
     assert_string_equal(rp_json_time(-1, buf), "1969-12-31T23:59:59.999Z");
-    assert_string_equal(rp_json_time(951782400000LL, buf),
-        "2000-02-29T00:00:00.000Z");
-    assert_string_equal(rp_json_time(INT64_MAX, buf),
-        "9999-12-31T23:59:59.999Z");
-    assert_string_equal(rp_json_time(INT64_MIN, buf),
-        "0000-01-01T00:00:00.000Z");
+    assert_string_equal(
+        rp_json_time(951782400000LL, buf), "2000-02-29T00:00:00.000Z");
+    assert_string_equal(
+        rp_json_time(INT64_MAX, buf), "9999-12-31T23:59:59.999Z");
+    assert_string_equal(
+        rp_json_time(INT64_MIN, buf), "0000-01-01T00:00:00.000Z");
 }
 
 int
