@@ -766,6 +766,9 @@ rp_flag_from_json(
     return RAMP_OK;
 
 fail:
+    if (rv != RAMP_EINVAL && field != NULL && fieldsz > 0) {
+        field[0] = '\0'; /* a path only ever names bad input */
+    }
     rp_flag_free(f);
     return rv;
 }
@@ -1331,6 +1334,9 @@ rp_rollout_from_json(
     return RAMP_OK;
 
 fail:
+    if (rv != RAMP_EINVAL && field != NULL && fieldsz > 0) {
+        field[0] = '\0';
+    }
     rp_rollout_free(r);
     return rv;
 }

@@ -890,6 +890,26 @@ test_flag_field_optional(void **state)
     assert_int_equal(rp_flag_from_json(NULL, &f, NULL, 0), RAMP_EINVAL);
     assert_null(f);
     json_decref(j);
+
+    /* A path longer than the buffer is cut, and still terminated. */
+    j = jq("{'key': 'k', 'type': 'bool'}");
+    json_object_set_new(j, "", json_true()); /* the empty name */
+    flag_bad_json(j, "");
+    json_object_del(j, "");
+    {
+        char big[300];
+        char small[8];
+
+        memset(big, 'z', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        json_object_set_new(j, big, json_true());
+        big[RP_JSON_FIELD_MAX - 1] = '\0';
+        flag_bad_json(j, big);
+        assert_int_equal(
+            rp_flag_from_json(j, &f, small, sizeof(small)), RAMP_EINVAL);
+        assert_string_equal(small, "zzzzzzz");
+    }
+    json_decref(j);
     no_leaks();
 }
 
@@ -912,14 +932,17 @@ test_flag_from_json_oom(void **state)
         struct rp_flag *f = NULL;
         ramp_err rv;
 
+        char field[RP_JSON_FIELD_MAX] = "x";
+
         rp_alloc_fail_at(n);
-        rv = rp_flag_from_json(j, &f, NULL, 0);
+        rv = rp_flag_from_json(j, &f, field, sizeof(field));
         rp_alloc_fail_at(0);
         if (rv == RAMP_OK) {
             rp_flag_free(f);
             break;
         }
         assert_int_equal(rv, RAMP_ENOMEM);
+        assert_string_equal(field, "");
         assert_null(f);
         no_leaks();
     }
