@@ -137,7 +137,9 @@ void agt_cache_close(struct agt_cache *c);
  * has followed a KEY_ROTATE since the config was written), the stored
  * pin wins and RAMP_EEXIST is returned, unless replace is true: then pub
  * becomes the only pinned key (an operator re-pinning after losing the
- * controller key). RAMP_EPERM (read-only), RAMP_ESTORE, RAMP_ETOOBIG.
+ * controller key; this also repairs a damaged stored key list, which
+ * otherwise gives RAMP_ESTORE). RAMP_EINVAL, RAMP_EPERM (read-only),
+ * RAMP_ESTORE, RAMP_ETOOBIG (map full).
  */
 ramp_err agt_cache_pin_key(
     struct agt_cache *c, const struct rp_pubkey *pub, bool replace);

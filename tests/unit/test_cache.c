@@ -19,6 +19,9 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1412,6 +1415,258 @@ test_foreach(void **state)
     fx_free(fx);
 }
 
+/*
+ * Fail allocation 1, then 2, ... until the apply succeeds. Every failed
+ * run must report RAMP_ENOMEM, count as nomem and leave the store
+ * exactly as it was.
+ */
+static void
+oom_apply(struct fx *fx, const struct rp_buf *env, uint64_t want_last)
+{
+    struct rp_buf before, after;
+
+    dump(fx, &before);
+    for (long n = 1;; n++) {
+        struct agt_apply_result res;
+        ramp_err rv;
+
+        rp_alloc_fail_at(n);
+        rv = agt_cache_apply(fx->c, env->data, env->len, &res);
+        rp_alloc_fail_at(0);
+        if (rv == RAMP_OK) {
+            assert_int_equal(res.outcome, AGT_APPLY_APPLIED);
+            assert_int_equal(res.last, want_last);
+            break;
+        }
+        assert_int_equal(rv, RAMP_ENOMEM);
+        assert_int_equal(res.outcome, AGT_APPLY_NOMEM);
+        dump(fx, &after);
+        assert_same(&before, &after);
+        rp_buf_fini(&after);
+        assert_true(n < 100000);
+    }
+    rp_buf_fini(&before);
+}
+
+static void
+test_apply_survives_oom(void **state)
+{
+    struct fx *fx = fx_with_three();
+    static const char *const keys[] = {"beta", "gamma"};
+    struct rp_keypair next;
+    struct rp_buf env;
+
+    (void) state;
+    assert_int_equal(rp_key_generate(&next), RAMP_OK);
+    env_flag_put(&env, &fx->kp, 4, "gamma", 1, NULL);
+    oom_apply(fx, &env, 4);
+    rp_buf_fini(&env);
+    env_rollout_put(&env, &fx->kp, 5, "gamma", 1, 1);
+    oom_apply(fx, &env, 5);
+    rp_buf_fini(&env);
+    env_flag_del(&env, &fx->kp, 6, "alpha", 1);
+    oom_apply(fx, &env, 6);
+    rp_buf_fini(&env);
+    env_key_rotate(&env, &fx->kp, 7, next.pk);
+    oom_apply(fx, &env, 7);
+    rp_buf_fini(&env);
+    env_snapshot(&env, &next, 9, 9, keys, 2, keys, 2);
+    oom_apply(fx, &env, 9);
+    rp_buf_fini(&env);
+    fx_free(fx);
+}
+
+static void
+test_resync_survives_oom(void **state)
+{
+    struct fx *fx = fx_new();
+    struct rp_buf envs[3], rep;
+
+    (void) state;
+    env_flag_put(&envs[0], &fx->kp, 1, "alpha", 1, NULL);
+    env_rollout_put(&envs[1], &fx->kp, 2, "alpha", 1, 0);
+    env_flag_put(&envs[2], &fx->kp, 3, "beta", 1, NULL);
+    reply_make(&rep, 0, envs, 3);
+    /* A failure part-way keeps what was applied before it (each
+     * envelope is its own transaction); the next try skips those as
+     * replays and finishes. */
+    for (long n = 1;; n++) {
+        struct agt_resync_result res;
+        ramp_err rv;
+
+        rp_alloc_fail_at(n);
+        rv = agt_cache_apply_resync(fx->c, rep.data, rep.len, &res);
+        rp_alloc_fail_at(0);
+        if (rv == RAMP_OK) {
+            assert_int_equal(res.applied + res.replays, 3);
+            break;
+        }
+        assert_int_equal(rv, RAMP_ENOMEM);
+        assert_int_equal(res.last.outcome, AGT_APPLY_NOMEM);
+        assert_true(n < 100000);
+    }
+    assert_int_equal(cache_seq(fx), 3);
+    rp_buf_fini(&rep);
+    for (size_t i = 0; i < 3; i++) {
+        rp_buf_fini(&envs[i]);
+    }
+    fx_free(fx);
+}
+
+/* Write raw bytes into one of the cache's databases from another
+ * process, as a damaged file or a foreign writer would. */
+static int
+corrupt_child(const char *dir, const char *db, const char *key, const void *val,
+    size_t vn)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    MDB_val k = {.mv_size = strlen(key), .mv_data = (void *) key};
+    MDB_val v = {.mv_size = vn, .mv_data = (void *) val};
+
+    if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 4) != 0 ||
+        mdb_env_open(env, dir, MDB_NOTLS, 0640) != 0) {
+        return 20;
+    }
+    if (mdb_txn_begin(env, NULL, 0, &txn) != 0 ||
+        mdb_dbi_open(txn, db, 0, &dbi) != 0 ||
+        mdb_put(txn, dbi, &k, &v, 0) != 0 || mdb_txn_commit(txn) != 0) {
+        return 21;
+    }
+    mdb_env_close(env);
+    return 0;
+}
+
+static void
+corrupt(
+    struct fx *fx, const char *db, const char *key, const void *val, size_t vn)
+{
+    pid_t pid;
+    int st = 0;
+
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        _exit(corrupt_child(fx->dir, db, key, val, vn));
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void
+test_corrupt_store(void **state)
+{
+    struct fx *fx = fx_with_three();
+    struct rp_flag *f = NULL;
+    struct rp_rollout *r = NULL;
+    struct agt_apply_result res;
+    struct rp_buf env;
+    uint64_t seq = 0;
+    int n = 0;
+
+    (void) state;
+    /* A damaged record is a storage failure, never the caller's fault. */
+    corrupt(fx, "flags", "alpha", "\x92\x01\x02", 3);
+    assert_int_equal(agt_cache_get(fx->c, "alpha", &f, &r), RAMP_ESTORE);
+    assert_null(f);
+    assert_null(r);
+    assert_int_equal(agt_cache_foreach(fx->c, stop_cb, &n, NULL), RAMP_ESTORE);
+    corrupt(fx, "rollouts", "beta", "\xc0", 1);
+    assert_int_equal(agt_cache_get(fx->c, "beta", &f, &r), RAMP_ESTORE);
+    assert_null(f);
+    /* The rest still reads. */
+    assert_int_equal(agt_cache_get(fx->c, "beta", &f, NULL), RAMP_OK);
+    rp_flag_free(f);
+    /* A damaged seq or key list stops every apply, unchanged. */
+    corrupt(fx, "meta", "seq", "\x00\x03", 2);
+    assert_int_equal(agt_cache_seq(fx->c, &seq), RAMP_ESTORE);
+    env_flag_put(&env, &fx->kp, 4, "gamma", 1, NULL);
+    assert_int_equal(
+        agt_cache_apply(fx->c, env.data, env.len, &res), RAMP_ESTORE);
+    assert_int_equal(res.outcome, AGT_APPLY_STORE);
+    corrupt(fx, "meta", "seq", "\x00\x00\x00\x00\x00\x00\x00\x03", 8);
+    corrupt(fx, "meta", "keys", "short", 5);
+    assert_int_equal(
+        agt_cache_apply(fx->c, env.data, env.len, &res), RAMP_ESTORE);
+    assert_int_equal(res.outcome, AGT_APPLY_STORE);
+    /* Only an operator's explicit re-pin repairs it; then it applies. */
+    assert_int_equal(agt_cache_pin_key(fx->c, &fx->pub, false), RAMP_ESTORE);
+    assert_int_equal(agt_cache_pin_key(fx->c, &fx->pub, true), RAMP_OK);
+    apply_expect(fx, &env, RAMP_OK, AGT_APPLY_APPLIED, 4);
+    rp_buf_fini(&env);
+    fx_free(fx);
+}
+
+struct reader_arg {
+    struct agt_cache *c;
+    atomic_bool stop;
+    long reads;     /* successful reads */
+    long errors;    /* reads that failed */
+    long backwards; /* a version lower than one seen before */
+};
+
+static void *
+reader_thread(void *p)
+{
+    struct reader_arg *a = p;
+    uint64_t seen = 0;
+
+    /* At least some reads even if the writer finishes first. */
+    for (long i = 0; i < 200 || !atomic_load(&a->stop); i++) {
+        struct rp_flag *f = NULL;
+
+        if (agt_cache_get(a->c, "alpha", &f, NULL) != RAMP_OK) {
+            a->errors++;
+            continue;
+        }
+        if (f->version < seen) {
+            a->backwards++;
+        }
+        seen = f->version;
+        a->reads++;
+        rp_flag_free(f);
+    }
+    return NULL;
+}
+
+static void
+test_readers_in_threads(void **state)
+{
+    struct fx *fx = fx_with_three();
+    struct reader_arg args[2];
+    pthread_t th[2];
+
+    (void) state;
+    for (int i = 0; i < 2; i++) {
+        memset(&args[i], 0, sizeof(args[i]));
+        args[i].c = fx->c;
+        atomic_init(&args[i].stop, false);
+        assert_int_equal(
+            pthread_create(&th[i], NULL, reader_thread, &args[i]), 0);
+    }
+    /* The writer applies while they read: each read sees one committed
+     * version, never a torn or older one. */
+    for (uint64_t v = 2; v <= 40; v++) {
+        struct rp_buf env;
+
+        env_flag_put(&env, &fx->kp, v + 2, "alpha", v, NULL);
+        apply_expect(fx, &env, RAMP_OK, AGT_APPLY_APPLIED, v + 2);
+        rp_buf_fini(&env);
+    }
+    for (int i = 0; i < 2; i++) {
+        atomic_store(&args[i].stop, true);
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(args[i].errors, 0);
+        assert_int_equal(args[i].backwards, 0);
+        assert_true(args[i].reads >= 200);
+    }
+    assert_int_equal(cache_seq(fx), 42);
+    fx_free(fx);
+}
+
 int
 main(void)
 {
@@ -1439,6 +1694,10 @@ main(void)
         cmocka_unit_test(test_resync_request),
         cmocka_unit_test(test_resync_reply),
         cmocka_unit_test(test_foreach),
+        cmocka_unit_test(test_apply_survives_oom),
+        cmocka_unit_test(test_resync_survives_oom),
+        cmocka_unit_test(test_corrupt_store),
+        cmocka_unit_test(test_readers_in_threads),
     };
 
     /* Rejections are expected here; keep the output to cmocka's. */
