@@ -79,6 +79,14 @@ cache_err(int rc, const char *what)
         RAMP_LOG(RP_LOG_ERR, "RAMP-CACHE-PERM", "op=%s err=\"%s\"", what,
             mdb_strerror(rc));
         return RAMP_EPERM;
+    case MDB_MAP_RESIZED:
+        /* Only a read-only opener sees this: the writer was restarted
+         * with a larger map. Adopting it (mdb_env_set_mapsize(env, 0))
+         * is unsafe while other threads of this process hold read
+         * transactions, so the caller reopens instead. */
+        RAMP_LOG(RP_LOG_WARNING, "RAMP-CACHE-RESIZED",
+            "op=%s hint=\"the writer grew the map; reopen the cache\"", what);
+        return RAMP_ESTORE;
     case MDB_MAP_FULL:
         RAMP_LOG(RP_LOG_WARNING, "RAMP-CACHE-FULL",
             "op=%s err=\"%s\" hint=\"raise the map size\"", what,

@@ -120,6 +120,10 @@ struct agt_apply_result {
  * can open it read-only: LMDB readers need read access to data.mdb and
  * WRITE access to lock.mdb (their reader slot lives there).
  *
+ * A read-only opener whose map is smaller than what the writer later
+ * uses gets RAMP_ESTORE from its reads (logged as RAMP-CACHE-RESIZED)
+ * and must close and reopen; pass the writer's map_size to avoid it.
+ *
  * RAMP_EINVAL (no path, unknown flag), RAMP_ENOTFOUND (read-only and no
  * cache at path), RAMP_EPERM (lock.mdb or data.mdb not accessible),
  * RAMP_ESTORE (damaged file), RAMP_ENOMEM. Blocks on disk I/O.
