@@ -916,7 +916,7 @@ agt_cache_apply(struct agt_cache *c, const uint8_t *buf, size_t len,
          * dropped without the work. Equal is allowed: it rewrites the
          * same state, which repairs nothing but harms nothing. */
         if (e.seq < last) {
-            rv = RAMP_ESTALE;
+            rv = RAMP_EREPLAY;
             r.outcome = AGT_APPLY_REPLAY;
             goto out;
         }
@@ -924,12 +924,12 @@ agt_cache_apply(struct agt_cache *c, const uint8_t *buf, size_t len,
         break;
     default:
         if (e.seq <= last) {
-            rv = RAMP_ESTALE;
+            rv = RAMP_EREPLAY;
             r.outcome = AGT_APPLY_REPLAY;
             goto out;
         }
         if (e.seq > last + 1) {
-            rv = RAMP_ECONFLICT;
+            rv = RAMP_EGAP;
             r.outcome = AGT_APPLY_GAP;
             r.resync = true;
             goto out;

@@ -59,8 +59,8 @@ struct agt_cache; /* opaque */
  *   outcome             return          stored?  meaning
  *   APPLIED             RAMP_OK         yes      seq (or snapshot) applied
  *   HEARTBEAT           RAMP_OK         no       heartbeat; see resync
- *   REPLAY              RAMP_ESTALE     no       seq <= last (snapshot: <)
- *   GAP                 RAMP_ECONFLICT  no       seq > last + 1; resync
+ *   REPLAY              RAMP_EREPLAY    no       seq <= last (snapshot: <)
+ *   GAP                 RAMP_EGAP       no       seq > last + 1; resync
  *   BAD_SIGNATURE       RAMP_ESIG       no       signature does not verify
  *   UNKNOWN_KEY         RAMP_EKEY       no       key id is not pinned
  *   MALFORMED           RAMP_EPROTO     no       envelope or payload bad

@@ -36,7 +36,9 @@ extern "C" {
     X(RAMP_ETYPE, 16, "type mismatch")                                     \
     X(RAMP_ECLOSED, 17, "closed")                                          \
     X(RAMP_ESYSTEM, 18, "system error")                                    \
-    X(RAMP_EAUTH, 19, "authentication required")
+    X(RAMP_EAUTH, 19, "authentication required")                          \
+    X(RAMP_EREPLAY, 20, "already applied (replay)")                        \
+    X(RAMP_EGAP, 21, "sequence gap: resync needed")
 
 typedef enum {
 #define RAMP_ERR_ENUM(name, val, msg) name = val,

@@ -601,15 +601,15 @@ test_replay_dropped(void **state)
     (void) state;
     /* An older seq carrying different content changes nothing. */
     env_flag_put(&env, &fx->kp, 2, "alpha", 9, "replayed");
-    reject_unchanged(fx, &env, RAMP_ESTALE, AGT_APPLY_REPLAY, false);
+    reject_unchanged(fx, &env, RAMP_EREPLAY, AGT_APPLY_REPLAY, false);
     rp_buf_fini(&env);
     /* Equal to last is a replay too. */
     env_flag_put(&env, &fx->kp, 3, "gamma", 1, NULL);
-    reject_unchanged(fx, &env, RAMP_ESTALE, AGT_APPLY_REPLAY, false);
+    reject_unchanged(fx, &env, RAMP_EREPLAY, AGT_APPLY_REPLAY, false);
     rp_buf_fini(&env);
     /* seq 0 can never apply. */
     env_flag_put(&env, &fx->kp, 0, "gamma", 1, NULL);
-    reject_unchanged(fx, &env, RAMP_ESTALE, AGT_APPLY_REPLAY, false);
+    reject_unchanged(fx, &env, RAMP_EREPLAY, AGT_APPLY_REPLAY, false);
     rp_buf_fini(&env);
     fx_free(fx);
 }
@@ -623,9 +623,9 @@ test_gap_needs_resync(void **state)
 
     (void) state;
     env_flag_put(&env, &fx->kp, 5, "gamma", 1, NULL);
-    reject_unchanged(fx, &env, RAMP_ECONFLICT, AGT_APPLY_GAP, true);
+    reject_unchanged(fx, &env, RAMP_EGAP, AGT_APPLY_GAP, true);
     assert_int_equal(
-        agt_cache_apply(fx->c, env.data, env.len, &res), RAMP_ECONFLICT);
+        agt_cache_apply(fx->c, env.data, env.len, &res), RAMP_EGAP);
     assert_int_equal(res.kind, RP_KIND_FLAG_PUT);
     assert_int_equal(res.seq, 5);
     rp_buf_fini(&env);
@@ -870,7 +870,7 @@ test_snapshot_replaces(void **state)
 
     /* Older than last: replay. Payload seq disagreeing: malformed. */
     env_snapshot(&env, &fx->kp, 10, 10, keys, 0, rkeys, 0);
-    reject_unchanged(fx, &env, RAMP_ESTALE, AGT_APPLY_REPLAY, false);
+    reject_unchanged(fx, &env, RAMP_EREPLAY, AGT_APPLY_REPLAY, false);
     rp_buf_fini(&env);
     env_snapshot(&env, &fx->kp, 12, 11, keys, 0, rkeys, 0);
     reject_unchanged(fx, &env, RAMP_EPROTO, AGT_APPLY_MALFORMED, false);
@@ -1312,7 +1312,7 @@ test_resync_reply(void **state)
     env_flag_put(&envs[0], &fx->kp, 8, "zeta", 1, NULL);
     reply_make(&rep, 0, envs, 1);
     assert_int_equal(
-        agt_cache_apply_resync(fx->c, rep.data, rep.len, &res), RAMP_ECONFLICT);
+        agt_cache_apply_resync(fx->c, rep.data, rep.len, &res), RAMP_EGAP);
     assert_int_equal(res.failed_at, 0);
     assert_true(res.last.resync);
     assert_int_equal(cache_seq(fx), 6);

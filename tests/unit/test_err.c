@@ -53,7 +53,9 @@ test_err_values_are_abi(void **state)
     assert_int_equal(RAMP_ECLOSED, 17);
     assert_int_equal(RAMP_ESYSTEM, 18);
     assert_int_equal(RAMP_EAUTH, 19);
-    assert_int_equal(NROWS, 20);
+    assert_int_equal(RAMP_EREPLAY, 20);
+    assert_int_equal(RAMP_EGAP, 21);
+    assert_int_equal(NROWS, 22);
 }
 
 static void
@@ -99,7 +101,7 @@ test_err_strings_match_table(void **state)
 static void
 test_err_unknown_codes(void **state)
 {
-    static const int bad[] = {-1, 20, 21, 1000, INT32_MAX, INT32_MIN};
+    static const int bad[] = {-1, 22, 23, 1000, INT32_MAX, INT32_MIN};
 
     (void) state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
