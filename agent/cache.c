@@ -20,6 +20,7 @@
 #include "bucket.h"
 #include "codec.h"
 #include "log.h"
+#include "mdb.h"
 
 #define CACHE_MAXDBS 4 /* flags, rollouts, meta, and one spare */
 #define CACHE_META_SEQ "seq"
@@ -59,67 +60,13 @@ agt_apply_outcome_name(enum agt_apply_outcome o)
 /* LMDB wrappers: error mapping                                        */
 /* ------------------------------------------------------------------ */
 
-/*
- * LMDB mixes its own codes with errno values. Translate once, here, and
- * log the original, because the mapping loses detail. MDB_NOTFOUND is an
- * answer, not a failure, so it is not logged.
- */
-static ramp_err
-cache_err(int rc, const char *what)
-{
-    switch (rc) {
-    case MDB_SUCCESS:
-        return RAMP_OK;
-    case MDB_NOTFOUND:
-        return RAMP_ENOTFOUND;
-    case ENOMEM:
-        return RAMP_ENOMEM;
-    case EACCES:
-    case EPERM:
-        RAMP_LOG(RP_LOG_ERR, "RAMP-CACHE-PERM", "op=%s err=\"%s\"", what,
-            mdb_strerror(rc));
-        return RAMP_EPERM;
-    case MDB_MAP_RESIZED:
-        /* Only a read-only opener sees this: the writer was restarted
-         * with a larger map. Adopting it (mdb_env_set_mapsize(env, 0))
-         * is unsafe while other threads of this process hold read
-         * transactions, so the caller reopens instead. */
-        RAMP_LOG(RP_LOG_WARNING, "RAMP-CACHE-RESIZED",
-            "op=%s hint=\"the writer grew the map; reopen the cache\"", what);
-        return RAMP_ESTORE;
-    case MDB_MAP_FULL:
-        RAMP_LOG(RP_LOG_WARNING, "RAMP-CACHE-FULL",
-            "op=%s err=\"%s\" hint=\"raise the map size\"", what,
-            mdb_strerror(rc));
-        return RAMP_ETOOBIG;
-    default:
-        RAMP_LOG(RP_LOG_ERR, "RAMP-CACHE-FAIL", "op=%s rc=%d err=\"%s\"", what,
-            rc, mdb_strerror(rc));
-        return RAMP_ESTORE;
-    }
-}
-
-/* A stored value that does not decode: the file was damaged or written
- * by something else. Report a storage failure, not a protocol error,
- * which would blame the caller. */
-static ramp_err
-cache_corrupt(ramp_err rv, const char *what)
-{
-    if (rv == RAMP_OK || rv == RAMP_ENOMEM) {
-        return rv;
-    }
-    RAMP_LOG(RP_LOG_ERR, "RAMP-CACHE-CORRUPT", "what=%s err=%s", what,
-        ramp_errname(rv));
-    return RAMP_ESTORE;
-}
-
 static ramp_err
 cache_begin(struct agt_cache *c, bool write, MDB_txn **txn)
 {
     if (write && c->rdonly) {
         return RAMP_EPERM;
     }
-    return cache_err(
+    return rp_mdb_err(
         mdb_txn_begin(c->env, NULL, write ? 0 : MDB_RDONLY, txn), "txn_begin");
 }
 
@@ -131,7 +78,7 @@ cache_commit(MDB_txn **txn)
     MDB_txn *t = *txn;
 
     *txn = NULL;
-    return cache_err(mdb_txn_commit(t), "txn_commit");
+    return rp_mdb_err(mdb_txn_commit(t), "txn_commit");
 }
 
 static void
@@ -148,7 +95,7 @@ cache_get(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kn, MDB_val *v)
 {
     MDB_val key = {.mv_size = kn, .mv_data = (void *) k};
 
-    return cache_err(mdb_get(txn, dbi, &key, v), "get");
+    return rp_mdb_err(mdb_get(txn, dbi, &key, v), "get");
 }
 
 static ramp_err
@@ -158,7 +105,7 @@ cache_put(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kn, const void *v,
     MDB_val key = {.mv_size = kn, .mv_data = (void *) k};
     MDB_val val = {.mv_size = vn, .mv_data = (void *) v};
 
-    return cache_err(mdb_put(txn, dbi, &key, &val, 0), "put");
+    return rp_mdb_err(mdb_put(txn, dbi, &key, &val, 0), "put");
 }
 
 /* Deleting what is not there is not an error here: FLAG_DEL of a flag
@@ -168,7 +115,7 @@ static ramp_err
 cache_del(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kn)
 {
     MDB_val key = {.mv_size = kn, .mv_data = (void *) k};
-    ramp_err rv = cache_err(mdb_del(txn, dbi, &key, NULL), "del");
+    ramp_err rv = rp_mdb_err(mdb_del(txn, dbi, &key, NULL), "del");
 
     return rv == RAMP_ENOTFOUND ? RAMP_OK : rv;
 }
@@ -212,7 +159,7 @@ meta_seq(struct agt_cache *c, MDB_txn *txn, uint64_t *seq)
         return rv;
     }
     if (v.mv_size != 8) {
-        return cache_corrupt(RAMP_EPROTO, "meta.seq");
+        return rp_mdb_corrupt(RAMP_EPROTO, "meta.seq");
     }
     *seq = be64_get(v.mv_data);
     return RAMP_OK;
@@ -249,7 +196,7 @@ meta_keys(struct agt_cache *c, MDB_txn *txn,
     }
     cnt = v.mv_size / RP_PK_LEN;
     if (v.mv_size % RP_PK_LEN != 0 || cnt == 0 || cnt > AGT_CACHE_MAXKEYS) {
-        return cache_corrupt(RAMP_EPROTO, "meta.keys");
+        return rp_mdb_corrupt(RAMP_EPROTO, "meta.keys");
     }
     p = v.mv_data;
     for (size_t i = 0; i < cnt; i++) {
@@ -298,7 +245,7 @@ cache_chmod(const char *dir, const char *file, mode_t mode)
 static ramp_err
 cache_dbi(MDB_txn *txn, const char *name, bool create, MDB_dbi *dbi)
 {
-    return cache_err(
+    return rp_mdb_err(
         mdb_dbi_open(txn, name, create ? MDB_CREATE : 0, dbi), "dbi_open");
 }
 
@@ -351,7 +298,7 @@ agt_cache_open(
             path, strerror(errno));
         goto fail;
     }
-    rv = cache_err(mdb_env_create(&c->env), "env_create");
+    rv = rp_mdb_err(mdb_env_create(&c->env), "env_create");
     if (rv != RAMP_OK) {
         goto fail;
     }
@@ -360,14 +307,14 @@ agt_cache_open(
      * own default is 1 MiB (DESIGN §10). */
     if (map_size != 0 || !c->rdonly) {
         rv =
-            cache_err(mdb_env_set_mapsize(c->env,
+            rp_mdb_err(mdb_env_set_mapsize(c->env,
                           map_size != 0 ? map_size : AGT_CACHE_MAPSIZE_DEFAULT),
                 "env_set_mapsize");
         if (rv != RAMP_OK) {
             goto fail;
         }
     }
-    rv = cache_err(mdb_env_set_maxdbs(c->env, CACHE_MAXDBS), "env_set_maxdbs");
+    rv = rp_mdb_err(mdb_env_set_maxdbs(c->env, CACHE_MAXDBS), "env_set_maxdbs");
     if (rv != RAMP_OK) {
         goto fail;
     }
@@ -375,7 +322,7 @@ agt_cache_open(
      * began them and do not use a thread-local reader slot, so readers
      * on any thread (libramp's, the query server's) can share the env. */
     envflags = MDB_NOTLS | (c->rdonly ? MDB_RDONLY : 0);
-    rv = cache_err(
+    rv = rp_mdb_err(
         mdb_env_open(c->env, path, envflags, CACHE_DATA_MODE), "env_open");
     if (rv != RAMP_OK) {
         goto fail;
@@ -386,7 +333,7 @@ agt_cache_open(
     }
     /* A reader killed mid-transaction pins the pages it saw until its
      * slot is cleared (DESIGN §10). */
-    rv = cache_err(mdb_reader_check(c->env, &dead), "reader_check");
+    rv = rp_mdb_err(mdb_reader_check(c->env, &dead), "reader_check");
     if (rv != RAMP_OK) {
         goto fail;
     }
@@ -447,7 +394,7 @@ agt_cache_reader_check(struct agt_cache *c, int *cleared)
     if (c == NULL) {
         return RAMP_EINVAL;
     }
-    rv = cache_err(mdb_reader_check(c->env, &dead), "reader_check");
+    rv = rp_mdb_err(mdb_reader_check(c->env, &dead), "reader_check");
     if (rv == RAMP_OK && dead > 0) {
         RAMP_LOG(RP_LOG_NOTICE, "RAMP-CACHE-READERS", "cleared=%d", dead);
     }
@@ -602,7 +549,7 @@ agt_cache_host(struct agt_cache *c, char out[AGT_HOST_MAX + 1])
     } else if (rv == RAMP_OK) {
         if (v.mv_size > AGT_HOST_MAX ||
             memchr(v.mv_data, '\0', v.mv_size) != NULL) {
-            rv = cache_corrupt(RAMP_EPROTO, "meta.host");
+            rv = rp_mdb_corrupt(RAMP_EPROTO, "meta.host");
         } else {
             memcpy(out, v.mv_data, v.mv_size);
             out[v.mv_size] = '\0';
@@ -795,11 +742,11 @@ apply_snapshot(struct agt_cache *c, MDB_txn *txn, const struct rp_envelope *e,
         goto out;
     }
     *decoded = true;
-    rv = cache_err(mdb_drop(txn, c->flags, 0), "drop(flags)");
+    rv = rp_mdb_err(mdb_drop(txn, c->flags, 0), "drop(flags)");
     if (rv != RAMP_OK) {
         goto out;
     }
-    rv = cache_err(mdb_drop(txn, c->rollouts, 0), "drop(rollouts)");
+    rv = rp_mdb_err(mdb_drop(txn, c->rollouts, 0), "drop(rollouts)");
     if (rv != RAMP_OK) {
         goto out;
     }
@@ -1047,7 +994,7 @@ read_flag(struct agt_cache *c, MDB_txn *txn, const void *k, size_t kn,
     if (rv != RAMP_OK) {
         return rv;
     }
-    return cache_corrupt(rp_flag_decode(v.mv_data, v.mv_size, out), "flag");
+    return rp_mdb_corrupt(rp_flag_decode(v.mv_data, v.mv_size, out), "flag");
 }
 
 /* *out = NULL when the flag has no rollout. */
@@ -1066,7 +1013,7 @@ read_rollout(struct agt_cache *c, MDB_txn *txn, const void *k, size_t kn,
     if (rv != RAMP_OK) {
         return rv;
     }
-    return cache_corrupt(
+    return rp_mdb_corrupt(
         rp_rollout_decode(v.mv_data, v.mv_size, out), "rollout");
 }
 
@@ -1145,17 +1092,17 @@ agt_cache_foreach(
     if (rv != RAMP_OK) {
         goto out;
     }
-    rv = cache_err(mdb_cursor_open(txn, c->flags, &cur), "cursor_open");
+    rv = rp_mdb_err(mdb_cursor_open(txn, c->flags, &cur), "cursor_open");
     if (rv != RAMP_OK) {
         goto out;
     }
-    for (rv = cache_err(mdb_cursor_get(cur, &k, &v, MDB_FIRST), "cursor_get");
+    for (rv = rp_mdb_err(mdb_cursor_get(cur, &k, &v, MDB_FIRST), "cursor_get");
          rv == RAMP_OK;
-         rv = cache_err(mdb_cursor_get(cur, &k, &v, MDB_NEXT), "cursor_get")) {
+         rv = rp_mdb_err(mdb_cursor_get(cur, &k, &v, MDB_NEXT), "cursor_get")) {
         struct rp_flag *f = NULL;
         struct rp_rollout *r = NULL;
 
-        rv = cache_corrupt(rp_flag_decode(v.mv_data, v.mv_size, &f), "flag");
+        rv = rp_mdb_corrupt(rp_flag_decode(v.mv_data, v.mv_size, &f), "flag");
         if (rv != RAMP_OK) {
             goto out;
         }
@@ -1199,14 +1146,14 @@ agt_cache_count(struct agt_cache *c, size_t *nflags, size_t *nrollouts)
         return rv;
     }
     if (nflags != NULL) {
-        rv = cache_err(mdb_stat(txn, c->flags, &st), "stat");
+        rv = rp_mdb_err(mdb_stat(txn, c->flags, &st), "stat");
         if (rv != RAMP_OK) {
             goto out;
         }
         *nflags = st.ms_entries;
     }
     if (nrollouts != NULL) {
-        rv = cache_err(mdb_stat(txn, c->rollouts, &st), "stat");
+        rv = rp_mdb_err(mdb_stat(txn, c->rollouts, &st), "stat");
         if (rv != RAMP_OK) {
             goto out;
         }

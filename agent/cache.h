@@ -121,7 +121,7 @@ struct agt_apply_result {
  * WRITE access to lock.mdb (their reader slot lives there).
  *
  * A read-only opener whose map is smaller than what the writer later
- * uses gets RAMP_ESTORE from its reads (logged as RAMP-CACHE-RESIZED)
+ * uses gets RAMP_ESTORE from its reads (logged as RAMP-LMDB-RESIZED)
  * and must close and reopen; pass the writer's map_size to avoid it.
  *
  * RAMP_EINVAL (no path, unknown flag), RAMP_ENOTFOUND (read-only and no

@@ -24,6 +24,7 @@
 #include "bucket.h"
 #include "codec.h"
 #include "log.h"
+#include "mdb.h"
 #include "mp.h"
 
 /*
@@ -82,53 +83,10 @@ store_inject(void)
     return false;
 }
 
-/*
- * LMDB mixes its own codes with errno values. Translate once, here, and
- * log the original, because the mapping loses detail. MDB_NOTFOUND and
- * MDB_KEYEXIST are answers, not failures, so they are not logged.
- */
-static ramp_err
-store_err(int rc, const char *what)
-{
-    switch (rc) {
-    case MDB_SUCCESS:
-        return RAMP_OK;
-    case MDB_NOTFOUND:
-        return RAMP_ENOTFOUND;
-    case MDB_KEYEXIST:
-        return RAMP_EEXIST;
-    case ENOMEM:
-        return RAMP_ENOMEM;
-    case MDB_MAP_FULL:
-        RAMP_LOG(RP_LOG_WARNING, "RAMP-STORE-FULL",
-            "op=%s err=\"%s\" hint=\"raise the map size\"", what,
-            mdb_strerror(rc));
-        return RAMP_ETOOBIG;
-    default:
-        RAMP_LOG(RP_LOG_ERR, "RAMP-STORE-FAIL", "op=%s rc=%d err=\"%s\"", what,
-            rc, mdb_strerror(rc));
-        return RAMP_ESTORE;
-    }
-}
-
-/* A stored value that does not decode: the file was damaged or written
- * by something else. Say which, and report a storage failure rather than
- * a protocol error, which would blame the caller. */
-static ramp_err
-store_corrupt(ramp_err rv, const char *what)
-{
-    if (rv == RAMP_OK || rv == RAMP_ENOMEM) {
-        return rv;
-    }
-    RAMP_LOG(RP_LOG_ERR, "RAMP-STORE-CORRUPT", "what=%s err=%s", what,
-        ramp_errname(rv));
-    return RAMP_ESTORE;
-}
-
 static ramp_err
 store_begin(struct ctl_store *st, bool write, MDB_txn **txn)
 {
-    return store_err(
+    return rp_mdb_err(
         mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, txn), "txn_begin");
 }
 
@@ -142,9 +100,9 @@ store_commit(MDB_txn **txn)
     *txn = NULL;
     if (store_inject()) {
         mdb_txn_abort(t);
-        return store_err(EIO, "txn_commit(injected)");
+        return rp_mdb_err(EIO, "txn_commit(injected)");
     }
-    return store_err(mdb_txn_commit(t), "txn_commit");
+    return rp_mdb_err(mdb_txn_commit(t), "txn_commit");
 }
 
 static ramp_err
@@ -152,7 +110,7 @@ store_get(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kn, MDB_val *v)
 {
     MDB_val key = {.mv_size = kn, .mv_data = (void *) k};
 
-    return store_err(mdb_get(txn, dbi, &key, v), "get");
+    return rp_mdb_err(mdb_get(txn, dbi, &key, v), "get");
 }
 
 static ramp_err
@@ -163,9 +121,9 @@ store_put(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kn, const void *v,
     MDB_val val = {.mv_size = vn, .mv_data = (void *) v};
 
     if (store_inject()) {
-        return store_err(EIO, "put(injected)");
+        return rp_mdb_err(EIO, "put(injected)");
     }
-    return store_err(mdb_put(txn, dbi, &key, &val, flags), "put");
+    return rp_mdb_err(mdb_put(txn, dbi, &key, &val, flags), "put");
 }
 
 static ramp_err
@@ -174,15 +132,15 @@ store_del(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kn)
     MDB_val key = {.mv_size = kn, .mv_data = (void *) k};
 
     if (store_inject()) {
-        return store_err(EIO, "del(injected)");
+        return rp_mdb_err(EIO, "del(injected)");
     }
-    return store_err(mdb_del(txn, dbi, &key, NULL), "del");
+    return rp_mdb_err(mdb_del(txn, dbi, &key, NULL), "del");
 }
 
 static ramp_err
 store_cursor(MDB_txn *txn, MDB_dbi dbi, MDB_cursor **cur)
 {
-    return store_err(mdb_cursor_open(txn, dbi, cur), "cursor_open");
+    return rp_mdb_err(mdb_cursor_open(txn, dbi, cur), "cursor_open");
 }
 
 /* MDB_NOTFOUND is an answer here (end of data), so it maps to
@@ -190,7 +148,7 @@ store_cursor(MDB_txn *txn, MDB_dbi dbi, MDB_cursor **cur)
 static ramp_err
 store_cget(MDB_cursor *cur, MDB_val *k, MDB_val *v, MDB_cursor_op op)
 {
-    return store_err(mdb_cursor_get(cur, k, v, op), "cursor_get");
+    return rp_mdb_err(mdb_cursor_get(cur, k, v, op), "cursor_get");
 }
 
 static ramp_err
@@ -199,7 +157,7 @@ store_entries(MDB_txn *txn, MDB_dbi dbi, size_t *n)
     MDB_stat ms;
     ramp_err rv;
 
-    rv = store_err(mdb_stat(txn, dbi, &ms), "stat");
+    rv = rp_mdb_err(mdb_stat(txn, dbi, &ms), "stat");
     if (rv == RAMP_OK) {
         *n = ms.ms_entries;
     }
@@ -243,7 +201,7 @@ meta_u64(
         return rv;
     }
     if (v.mv_size != width) {
-        return store_corrupt(RAMP_EPROTO, name);
+        return rp_mdb_corrupt(RAMP_EPROTO, name);
     }
     memcpy(b + 8 - width, v.mv_data, width);
     *out = be64_get(b);
@@ -301,7 +259,7 @@ struct store_migration {
 static ramp_err
 dbi_open(MDB_txn *txn, const char *name, bool create, MDB_dbi *dbi)
 {
-    return store_err(
+    return rp_mdb_err(
         mdb_dbi_open(txn, name, create ? MDB_CREATE : 0, dbi), "dbi_open");
 }
 
@@ -327,10 +285,10 @@ mig_agents_down(MDB_txn *txn)
         return rv;
     }
     if (store_inject()) {
-        return store_err(EIO, "drop(injected)");
+        return rp_mdb_err(EIO, "drop(injected)");
     }
     /* del = 1 deletes the database and closes the handle. */
-    return store_err(mdb_drop(txn, dbi, 1), "drop");
+    return rp_mdb_err(mdb_drop(txn, dbi, 1), "drop");
 }
 
 /*
@@ -365,20 +323,20 @@ mig_audit_rewrite(MDB_txn *txn, size_t from_n, bool add_seq)
         uint8_t key[8];
 
         if (k.mv_size != sizeof(key)) {
-            rv = store_corrupt(RAMP_EPROTO, "audit key");
+            rv = rp_mdb_corrupt(RAMP_EPROTO, "audit key");
             goto out;
         }
         memcpy(key, k.mv_data, sizeof(key));
         rv = rp_mp_unpack(v.mv_data, v.mv_size, STORE_REC_MAX, &u);
         if (rv != RAMP_OK) {
-            rv = store_corrupt(rv, "audit record");
+            rv = rp_mdb_corrupt(rv, "audit record");
             goto out;
         }
         rv = rp_obj_array(&u.data, NF_AUDIT_V2, 0, &e, &ne);
         if (rv != RAMP_OK || ne != from_n) {
             rp_mp_done(&u);
             if (rv != RAMP_OK) {
-                rv = store_corrupt(rv, "audit record");
+                rv = rp_mdb_corrupt(rv, "audit record");
                 goto out;
             }
             continue; /* already migrated */
@@ -474,7 +432,7 @@ store_schema_txn(MDB_txn *txn, MDB_dbi *meta, uint32_t *version)
     }
     rv = meta_u64(txn, *meta, STORE_META_SCHEMA, 4, &v);
     if (rv == RAMP_ENOTFOUND) {
-        return store_corrupt(RAMP_EPROTO, "meta.schema missing");
+        return rp_mdb_corrupt(RAMP_EPROTO, "meta.schema missing");
     }
     if (rv == RAMP_OK) {
         *version = (uint32_t) v;
@@ -542,27 +500,27 @@ store_env_open(const char *path, size_t map_size, bool create, MDB_env **envp)
             return RAMP_ENOTFOUND;
         }
     }
-    rv = store_err(mdb_env_create(&env), "env_create");
+    rv = rp_mdb_err(mdb_env_create(&env), "env_create");
     if (rv != RAMP_OK) {
         return rv;
     }
-    rv = store_err(mdb_env_set_mapsize(env,
+    rv = rp_mdb_err(mdb_env_set_mapsize(env,
                        map_size != 0 ? map_size : CTL_STORE_MAPSIZE_DEFAULT),
         "env_set_mapsize");
     if (rv != RAMP_OK) {
         goto fail;
     }
-    rv = store_err(mdb_env_set_maxdbs(env, STORE_MAXDBS), "env_set_maxdbs");
+    rv = rp_mdb_err(mdb_env_set_maxdbs(env, STORE_MAXDBS), "env_set_maxdbs");
     if (rv != RAMP_OK) {
         goto fail;
     }
-    rv = store_err(mdb_env_open(env, path, 0, 0600), "env_open");
+    rv = rp_mdb_err(mdb_env_open(env, path, 0, 0600), "env_open");
     if (rv != RAMP_OK) {
         goto fail;
     }
     /* A reader killed mid-transaction pins the pages it saw until its
      * slot is cleared (DESIGN §10). */
-    rv = store_err(mdb_reader_check(env, &dead), "reader_check");
+    rv = rp_mdb_err(mdb_reader_check(env, &dead), "reader_check");
     if (rv != RAMP_OK) {
         goto fail;
     }
@@ -647,7 +605,7 @@ ctl_store_open(const struct ctl_store_opts *o, struct ctl_store **out)
         rv = dbi_open(txn, "agents", false, &st->agents);
     }
     if (rv != RAMP_OK) {
-        rv = rv == RAMP_ENOTFOUND ? store_corrupt(RAMP_EPROTO, "database") : rv;
+        rv = rv == RAMP_ENOTFOUND ? rp_mdb_corrupt(RAMP_EPROTO, "database") : rv;
         goto fail;
     }
     /* Handles opened in a write transaction exist for others only once
@@ -698,7 +656,7 @@ ctl_store_migrate(const char *path, size_t map_size, uint32_t target)
     if (rv != RAMP_OK) {
         return rv;
     }
-    rv = store_err(mdb_txn_begin(env, NULL, 0, &txn), "txn_begin");
+    rv = rp_mdb_err(mdb_txn_begin(env, NULL, 0, &txn), "txn_begin");
     if (rv != RAMP_OK) {
         goto out;
     }
@@ -739,7 +697,7 @@ ctl_store_schema(const char *path, uint32_t *version)
     if (rv != RAMP_OK) {
         return rv;
     }
-    rv = store_err(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), "txn_begin");
+    rv = rp_mdb_err(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), "txn_begin");
     if (rv == RAMP_OK) {
         rv = store_schema_txn(txn, &meta, version);
         mdb_txn_abort(txn);
@@ -827,7 +785,7 @@ log_trim(struct ctl_store *st, MDB_txn *txn)
             break;
         }
         if (k.mv_size != sizeof(key)) {
-            rv = store_corrupt(RAMP_EPROTO, "log key");
+            rv = rp_mdb_corrupt(RAMP_EPROTO, "log key");
             break;
         }
         memcpy(key, k.mv_data, sizeof(key));
@@ -858,7 +816,7 @@ change_publish(struct ctl_store *st, struct store_change *c,
     rv = store_put(c->txn, st->log, key, sizeof(key),
         c->env->data + c->env_start, c->env_len, MDB_NOOVERWRITE);
     if (rv != RAMP_OK) {
-        return rv == RAMP_EEXIST ? store_corrupt(RAMP_EPROTO, "log seq") : rv;
+        return rv == RAMP_EEXIST ? rp_mdb_corrupt(RAMP_EPROTO, "log seq") : rv;
     }
     rv = log_trim(st, c->txn);
     if (rv != RAMP_OK) {
@@ -912,7 +870,7 @@ audit_append(struct ctl_store *st, MDB_txn *txn, int64_t ts_ms,
     rv = store_cget(cur, &k, &v, MDB_LAST);
     if (rv == RAMP_OK) {
         if (k.mv_size != sizeof(key)) {
-            rv = store_corrupt(RAMP_EPROTO, "audit key");
+            rv = rp_mdb_corrupt(RAMP_EPROTO, "audit key");
             goto out;
         }
         id = be64_get(k.mv_data) + 1;
@@ -984,7 +942,7 @@ peek_fields(const struct rp_buf *b, size_t ver_idx, uint64_t *version,
 
     rv = rp_mp_unpack(b->data, b->len, RP_FLAG_ENC_MAX, &u);
     if (rv != RAMP_OK) {
-        return store_corrupt(rv, "stored object");
+        return rp_mdb_corrupt(rv, "stored object");
     }
     rv = rp_obj_array(&u.data, ver_idx + 1, 0, &e, &ne);
     if (rv == RAMP_OK) {
@@ -997,7 +955,7 @@ peek_fields(const struct rp_buf *b, size_t ver_idx, uint64_t *version,
         rv = rp_obj_bin_exact(&e[8], salt, RP_SALT_LEN);
     }
     rp_mp_done(&u);
-    return store_corrupt(rv, "stored object");
+    return rp_mdb_corrupt(rv, "stored object");
 }
 
 /* Field positions in the codec layouts (codec.h). */
@@ -1260,7 +1218,7 @@ ctl_store_rollout_put(struct ctl_store *st, const struct rp_keypair *kp,
     }
     rv = rp_flag_decode(fbuf.data, fbuf.len, &flag);
     if (rv != RAMP_OK) {
-        rv = store_corrupt(rv, "flag");
+        rv = rp_mdb_corrupt(rv, "flag");
         goto out;
     }
     rv = store_get_copy(c.txn, st->rollouts, r->flag_key, &old);
@@ -1399,7 +1357,7 @@ ctl_store_flag_get(struct ctl_store *st, const char *key, struct rp_flag **out)
     }
     rv = store_get(txn, st->flags, key, strlen(key), &v);
     if (rv == RAMP_OK) {
-        rv = store_corrupt(rp_flag_decode(v.mv_data, v.mv_size, out), key);
+        rv = rp_mdb_corrupt(rp_flag_decode(v.mv_data, v.mv_size, out), key);
     }
     mdb_txn_abort(txn);
     return rv;
@@ -1422,7 +1380,7 @@ ctl_store_rollout_get(
     }
     rv = store_get(txn, st->rollouts, flag_key, strlen(flag_key), &v);
     if (rv == RAMP_OK) {
-        rv = store_corrupt(
+        rv = rp_mdb_corrupt(
             rp_rollout_decode(v.mv_data, v.mv_size, out), flag_key);
     }
     mdb_txn_abort(txn);
@@ -1509,7 +1467,7 @@ store_list(struct ctl_store *st, MDB_dbi dbi, const char *prefix,
             *more = true;
             break;
         }
-        rv = store_corrupt(decode(v.mv_data, v.mv_size, &arr[n]), "list");
+        rv = rp_mdb_corrupt(decode(v.mv_data, v.mv_size, &arr[n]), "list");
         if (rv != RAMP_OK) {
             goto out;
         }
@@ -1623,7 +1581,7 @@ log_first_txn(struct ctl_store *st, MDB_txn *txn, uint64_t *first)
         if (k.mv_size == 8) {
             *first = be64_get(k.mv_data);
         } else {
-            rv = store_corrupt(RAMP_EPROTO, "log key");
+            rv = rp_mdb_corrupt(RAMP_EPROTO, "log key");
         }
     } else if (rv == RAMP_ENOTFOUND) {
         rv = RAMP_OK;
@@ -1905,7 +1863,7 @@ audit_decode(
     *keep = true;
     rv = rp_mp_unpack(v->mv_data, v->mv_size, STORE_REC_MAX, &u);
     if (rv != RAMP_OK) {
-        return store_corrupt(rv, "audit record");
+        return rp_mdb_corrupt(rv, "audit record");
     }
     rv = rp_obj_array(&u.data, NF_AUDIT, 0, &e, &ne);
     if (rv != RAMP_OK) {
@@ -1946,7 +1904,7 @@ out:
     if (rv != RAMP_OK) {
         audit_fini(a);
     }
-    return store_corrupt(rv, "audit record");
+    return rp_mdb_corrupt(rv, "audit record");
 }
 
 ramp_err
@@ -2144,7 +2102,7 @@ token_decode(const MDB_val *v, struct ctl_token *t)
     memset(t, 0, sizeof(*t));
     rv = rp_mp_unpack(v->mv_data, v->mv_size, STORE_REC_MAX, &u);
     if (rv != RAMP_OK) {
-        return store_corrupt(rv, "token record");
+        return rp_mdb_corrupt(rv, "token record");
     }
     rv = rp_obj_array(&u.data, NF_TOKEN, 0, &e, &ne);
     if (rv == RAMP_OK &&
@@ -2166,7 +2124,7 @@ token_decode(const MDB_val *v, struct ctl_token *t)
         rv = rp_obj_bool(&e[3], &t->revoked);
     }
     rp_mp_done(&u);
-    return store_corrupt(rv, "token record");
+    return rp_mdb_corrupt(rv, "token record");
 }
 
 /*
@@ -2194,7 +2152,7 @@ token_find_live(struct ctl_store *st, MDB_txn *txn, const char *name,
         }
         if (!t->revoked && strcmp(t->name, name) == 0) {
             if (k.mv_size != CTL_TOKEN_HASHLEN) {
-                rv = store_corrupt(RAMP_EPROTO, "token key");
+                rv = rp_mdb_corrupt(RAMP_EPROTO, "token key");
                 break;
             }
             memcpy(hash, k.mv_data, CTL_TOKEN_HASHLEN);
@@ -2481,12 +2439,12 @@ agent_decode(const MDB_val *k, const MDB_val *v, struct ctl_agent *a)
 
     memset(a, 0, sizeof(*a));
     if (k->mv_size == 0 || k->mv_size > RP_NAME_MAX) {
-        return store_corrupt(RAMP_EPROTO, "agent key");
+        return rp_mdb_corrupt(RAMP_EPROTO, "agent key");
     }
     memcpy(a->id, k->mv_data, k->mv_size);
     rv = rp_mp_unpack(v->mv_data, v->mv_size, STORE_REC_MAX, &u);
     if (rv != RAMP_OK) {
-        return store_corrupt(rv, "agent record");
+        return rp_mdb_corrupt(rv, "agent record");
     }
     rv = rp_obj_array(&u.data, NF_AGENT, 0, &e, &ne);
     if (rv == RAMP_OK) {
@@ -2501,7 +2459,7 @@ agent_decode(const MDB_val *k, const MDB_val *v, struct ctl_agent *a)
         rv = rp_obj_i64(&e[2], &a->enrolled_at_ms);
     }
     rp_mp_done(&u);
-    return store_corrupt(rv, "agent record");
+    return rp_mdb_corrupt(rv, "agent record");
 }
 
 /* Enroll (add) or remove, audited, in one write transaction. */
