@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <dirent.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -85,27 +87,6 @@ fx_reopen(struct fx *fx)
 }
 
 static void
-rm_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[512];
-
-    if (d == NULL) {
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        (void) snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        (void) unlink(p);
-    }
-    closedir(d);
-    (void) rmdir(dir);
-}
-
-static void
 fx_free(struct fx *fx)
 {
     long allocs;
@@ -118,61 +99,18 @@ fx_free(struct fx *fx)
     assert_int_equal(rp_alloc_outstanding(), allocs);
 }
 
-static char *
-xstr(const char *s)
-{
-    char *d = rp_strdup(s);
-
-    assert_non_null(d);
-    return d;
-}
-
-static void *
-xcalloc(size_t n, size_t sz)
-{
-    void *p = rp_calloc(n, sz);
-
-    assert_non_null(p);
-    return p;
-}
-
-/* A bool flag with one rule; desc pads or marks the description. */
+/* The shared bool flag (testutil.h) at a version, with a description. */
 static struct rp_flag *
 flag_make(const char *key, uint64_t version, const char *desc)
 {
-    struct rp_flag *f = xcalloc(1, sizeof(*f));
-    struct rp_clause *c;
+    struct rp_flag *f = tu_bool_flag(key);
 
-    f->key = xstr(key);
+    rp_free(f->description);
     f->description = xstr(desc != NULL ? desc : "");
+    rp_free(f->updated_by);
     f->updated_by = xstr("alice");
-    f->type = RP_TYPE_BOOL;
-    f->enabled = true;
     f->version = version;
     f->updated_at_ms = (int64_t) TS;
-    f->nvariants = 2;
-    f->variants = xcalloc(2, sizeof(*f->variants));
-    f->variants[0].name = xstr("on");
-    f->variants[0].value.type = RP_TYPE_BOOL;
-    f->variants[0].value.b = true;
-    f->variants[1].name = xstr("off");
-    f->variants[1].value.type = RP_TYPE_BOOL;
-    f->off_variant = 1;
-    f->default_variant = 1;
-    f->nrules = 1;
-    f->rules = xcalloc(1, sizeof(*f->rules));
-    f->rules[0].nclauses = 1;
-    f->rules[0].clauses = c = xcalloc(1, sizeof(*c));
-    c->attr = xstr("country");
-    c->op = RP_OP_IN;
-    c->nvalues = 2;
-    c->values = xcalloc(2, sizeof(*c->values));
-    c->values[0] = xstr("nl");
-    c->values[1] = xstr("de");
-    f->rules[0].variant = 0;
-    for (size_t i = 0; i < RP_SALT_LEN; i++) {
-        f->salt[i] = (uint8_t) (0x10 + i);
-    }
     assert_int_equal(rp_flag_prepare(f, NULL, 0), RAMP_OK);
     return f;
 }

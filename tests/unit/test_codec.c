@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <errno.h>
 #include <sodium.h>
 #include <stdbool.h>
@@ -44,24 +46,6 @@
 /* Fixture builders: everything owned is rp_alloc'd so the model's free  */
 /* functions release it.                                                */
 /* ------------------------------------------------------------------ */
-
-static char *
-xstr(const char *s)
-{
-    char *d = rp_strdup(s);
-
-    assert_non_null(d);
-    return d;
-}
-
-static void *
-xcalloc(size_t n, size_t sz)
-{
-    void *p = rp_calloc(n, sz);
-
-    assert_non_null(p);
-    return p;
-}
 
 static struct rp_flag *
 flag_new(const char *key, enum rp_type type, size_t nvariants)

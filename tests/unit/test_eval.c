@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,15 +22,6 @@
 #include "eval.h"
 
 /* ---- builders ------------------------------------------------------- */
-
-static char *
-xstrdup(const char *s)
-{
-    char *d = rp_strdup(s);
-
-    assert_non_null(d);
-    return d;
-}
 
 /* A string flag with variants a, b, c (values "A", "B", "C"), or a bool
  * flag with on, off. Salt 00..0f (the SipHash reference key). */
@@ -41,8 +34,8 @@ flag_new(enum rp_type type)
     size_t n = type == RP_TYPE_BOOL ? 2 : 3;
 
     assert_non_null(f);
-    f->key = xstrdup("f");
-    f->description = xstrdup("");
+    f->key = xstr("f");
+    f->description = xstr("");
     f->type = type;
     f->nvariants = n;
     f->variants = rp_calloc(n, sizeof(*f->variants));
@@ -52,11 +45,11 @@ flag_new(enum rp_type type)
 
         v->type = type;
         if (type == RP_TYPE_BOOL) {
-            f->variants[i].name = xstrdup(i == 0 ? "on" : "off");
+            f->variants[i].name = xstr(i == 0 ? "on" : "off");
             v->b = i == 0;
         } else {
-            f->variants[i].name = xstrdup(names[i]);
-            v->s = xstrdup(vals[i]);
+            f->variants[i].name = xstr(names[i]);
+            v->s = xstr(vals[i]);
             v->len = 1;
         }
     }
@@ -94,14 +87,14 @@ add_clause_v(struct rp_rule *r, const char *attr, enum rp_op op, bool negate,
     assert_non_null(r->clauses);
     c = &r->clauses[r->nclauses++];
     memset(c, 0, sizeof(*c));
-    c->attr = xstrdup(attr);
+    c->attr = xstr(attr);
     c->op = op;
     c->negate = negate;
     c->nvalues = n;
     c->values = rp_calloc(n, sizeof(char *));
     assert_non_null(c->values);
     for (size_t i = 0; i < n; i++) {
-        c->values[i] = xstrdup(vals[i]);
+        c->values[i] = xstr(vals[i]);
     }
 }
 
@@ -893,10 +886,10 @@ test_rollout_rolled_back(void **state)
     assert_non_null(r);
     add_clause1(add_rule(f, 0), "beta", RP_OP_EQ, false, "true");
     prepare(f);
-    r->flag_key = xstrdup("f");
+    r->flag_key = xstr("f");
     r->id = 1;
-    r->treatment = xstrdup("on");
-    r->control = xstrdup("off");
+    r->treatment = xstr("on");
+    r->control = xstr("off");
     r->unit = RP_UNIT_KEY;
     r->nstages = 2;
     r->stages_bp[0] = 500;

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -20,15 +22,6 @@
 
 
 /* ---- fixtures ------------------------------------------------------- */
-
-static char *
-xstrdup(const char *s)
-{
-    char *d = rp_strdup(s);
-
-    assert_non_null(d);
-    return d;
-}
 
 static char *
 xrepeat(char c, size_t n)
@@ -54,14 +47,14 @@ clause_set(struct rp_clause *c, const char *attr, enum rp_op op,
 {
     va_list ap;
 
-    c->attr = xstrdup(attr);
+    c->attr = xstr(attr);
     c->op = op;
     c->nvalues = n;
     c->values = rp_calloc(n, sizeof(char *));
     assert_non_null(c->values);
     va_start(ap, n);
     for (size_t i = 0; i < n; i++) {
-        c->values[i] = xstrdup(va_arg(ap, const char *));
+        c->values[i] = xstr(va_arg(ap, const char *));
     }
     va_end(ap);
 }
@@ -79,16 +72,16 @@ flag_new(void)
     struct rp_rule *r;
 
     assert_non_null(f);
-    f->key = xstrdup("checkout.new-flow_2");
-    f->description = xstrdup("new checkout");
+    f->key = xstr("checkout.new-flow_2");
+    f->description = xstr("new checkout");
     f->type = RP_TYPE_STRING;
     f->nvariants = 3;
     f->variants = rp_calloc(3, sizeof(*f->variants));
     assert_non_null(f->variants);
     for (int i = 0; i < 3; i++) {
-        f->variants[i].name = xstrdup(names[i]);
+        f->variants[i].name = xstr(names[i]);
         f->variants[i].value.type = RP_TYPE_STRING;
-        f->variants[i].value.s = xstrdup(names[i]);
+        f->variants[i].value.s = xstr(names[i]);
         f->variants[i].value.len = 1;
     }
     f->enabled = true;
@@ -99,11 +92,11 @@ flag_new(void)
     }
     f->version = 1;
     f->updated_at_ms = 1700000000000;
-    f->updated_by = xstrdup("alice");
+    f->updated_by = xstr("alice");
     f->ntags = 1;
     f->tags = rp_calloc(1, sizeof(char *));
     assert_non_null(f->tags);
-    f->tags[0] = xstrdup("team-pay");
+    f->tags[0] = xstr("team-pay");
 
     f->nrules = 2;
     f->rules = rp_calloc(2, sizeof(*f->rules));
@@ -408,8 +401,8 @@ test_prepare_types(void **state)
     f->nvariants = 2;
     f->off_variant = 1;
     f->default_variant = 0;
-    set_str(&f->variants[0].name, xstrdup("off"));
-    set_str(&f->variants[1].name, xstrdup("on"));
+    set_str(&f->variants[0].name, xstr("off"));
+    set_str(&f->variants[1].name, xstr("on"));
     for (int i = 0; i < 3; i++) {
         set_str(&f->variants[i].value.s, NULL);
         f->variants[i].value.len = 0;
@@ -427,8 +420,8 @@ test_prepare_types(void **state)
         f->variants[i].value.type = RP_TYPE_NUMBER;
         f->variants[i].value.n = -1.5 * i;
     }
-    set_str(&f->variants[0].name, xstrdup("A_b.c-9"));
-    set_str(&f->variants[1].name, xstrdup("B"));
+    set_str(&f->variants[0].name, xstr("A_b.c-9"));
+    set_str(&f->variants[1].name, xstr("B"));
     set_str(&f->variants[2].name, xrepeat('n', RP_NAME_MAX));
     assert_int_equal(rp_flag_prepare(f, NULL, 0), RAMP_OK);
 
@@ -436,18 +429,18 @@ test_prepare_types(void **state)
     f->type = RP_TYPE_JSON;
     for (int i = 0; i < 3; i++) {
         f->variants[i].value.type = RP_TYPE_JSON;
-        set_str(&f->variants[i].value.s, xstrdup("{}"));
+        set_str(&f->variants[i].value.s, xstr("{}"));
         f->variants[i].value.len = 2;
     }
     for (size_t i = 0; i < sizeof(json_ok) / sizeof(json_ok[0]); i++) {
-        set_str(&f->variants[1].value.s, xstrdup(json_ok[i]));
+        set_str(&f->variants[1].value.s, xstr(json_ok[i]));
         f->variants[1].value.len = strlen(json_ok[i]);
         assert_int_equal(rp_flag_prepare(f, NULL, 0), RAMP_OK);
     }
     for (size_t i = 0; i < sizeof(json_bad) / sizeof(json_bad[0]); i++) {
         char field[64];
 
-        set_str(&f->variants[1].value.s, xstrdup(json_bad[i]));
+        set_str(&f->variants[1].value.s, xstr(json_bad[i]));
         f->variants[1].value.len = strlen(json_bad[i]);
         assert_int_equal(rp_flag_prepare(f, field, sizeof(field)),
             RAMP_EINVAL);
@@ -459,7 +452,7 @@ test_prepare_types(void **state)
     assert_int_equal(rp_flag_prepare(f, NULL, 0), RAMP_OK);
 
     /* Empty description and updated_by, no tags, no rules: fine. */
-    set_str(&f->description, xstrdup(""));
+    set_str(&f->description, xstr(""));
     set_str(&f->updated_by, NULL);
     assert_int_equal(rp_flag_prepare(f, NULL, 0), RAMP_OK);
 
@@ -503,7 +496,7 @@ grow_values(struct rp_clause *c, size_t n)
     c->values = rp_realloc(c->values, n * sizeof(char *));
     assert_non_null(c->values);
     for (size_t i = c->nvalues; i < n; i++) {
-        c->values[i] = xstrdup("v");
+        c->values[i] = xstr("v");
     }
     c->nvalues = n;
 }
@@ -517,7 +510,7 @@ cl(struct rp_flag *f, size_t r, size_t c)
 static void
 set_value(struct rp_flag *f, size_t r, size_t c, size_t v, const char *s)
 {
-    set_str(&cl(f, r, c)->values[v], xstrdup(s));
+    set_str(&cl(f, r, c)->values[v], xstr(s));
 }
 
 /* One mutator per rule. Kept tiny so the table reads as a spec. */
@@ -527,8 +520,8 @@ set_value(struct rp_flag *f, size_t r, size_t c, size_t v, const char *s)
         body;                                                               \
     }
 
-MUT(key_upper, set_str(&f->key, xstrdup("Checkout")))
-MUT(key_dash, set_str(&f->key, xstrdup("-x")))
+MUT(key_upper, set_str(&f->key, xstr("Checkout")))
+MUT(key_dash, set_str(&f->key, xstr("-x")))
 MUT(key_long, set_str(&f->key, xrepeat('k', RP_KEY_MAX + 1)))
 MUT(key_null, set_str(&f->key, NULL))
 MUT(desc_null, set_str(&f->description, NULL))
@@ -536,11 +529,11 @@ MUT(desc_long, set_str(&f->description, xrepeat('d', RP_STR_MAX + 1)))
 MUT(type_bad, f->type = (enum rp_type) 4)
 MUT(nvar_zero, f->nvariants = 0)
 MUT(nvar_many, f->nvariants = RP_MAX_VARIANTS + 1)
-MUT(var_name_space, set_str(&f->variants[1].name, xstrdup("b b")))
-MUT(var_name_empty, set_str(&f->variants[1].name, xstrdup("")))
+MUT(var_name_space, set_str(&f->variants[1].name, xstr("b b")))
+MUT(var_name_empty, set_str(&f->variants[1].name, xstr("")))
 MUT(var_name_long,
     set_str(&f->variants[1].name, xrepeat('n', RP_NAME_MAX + 1)))
-MUT(var_name_dup, set_str(&f->variants[2].name, xstrdup("a")))
+MUT(var_name_dup, set_str(&f->variants[2].name, xstr("a")))
 MUT(var_type, f->variants[1].value.type = RP_TYPE_NUMBER)
 MUT(var_str_nul, f->variants[0].value.len = 2) /* "a\0": NUL inside */
 MUT(var_str_long, set_str(&f->variants[0].value.s,
@@ -553,9 +546,9 @@ MUT(version_zero, f->version = 0)
 MUT(updated_by_long,
     set_str(&f->updated_by, xrepeat('u', 257)))
 MUT(tags_many, f->tags = rp_realloc(f->tags, 33 * sizeof(char *));
-    for (int i = 1; i < 33; i++) { f->tags[i] = xstrdup("t"); }
+    for (int i = 1; i < 33; i++) { f->tags[i] = xstr("t"); }
     f->ntags = 33)
-MUT(tag_empty, set_str(&f->tags[0], xstrdup("")))
+MUT(tag_empty, set_str(&f->tags[0], xstr("")))
 MUT(tag_long, set_str(&f->tags[0], xrepeat('t', RP_NAME_MAX + 1)))
 MUT(rules_many, grow_rules(f, RP_MAX_RULES + 1))
 MUT(rule_variant_big, f->rules[0].variant = 3)
@@ -571,10 +564,10 @@ MUT(split_sum_high, f->rules[1].splits[1].weight_bp = 5001)
 MUT(split_overflow, f->rules[1].splits[0].weight_bp = UINT32_MAX;
     f->rules[1].splits[1].weight_bp = 10001)
 MUT(clauses_many, grow_clauses(&f->rules[0], RP_MAX_CLAUSES + 1))
-MUT(attr_empty, set_str(&cl(f, 0, 0)->attr, xstrdup("")))
-MUT(attr_space, set_str(&cl(f, 0, 0)->attr, xstrdup("a b")))
-MUT(attr_ctrl, set_str(&cl(f, 0, 0)->attr, xstrdup("a\tb")))
-MUT(attr_utf8, set_str(&cl(f, 0, 0)->attr, xstrdup("pa\xc3\xads")))
+MUT(attr_empty, set_str(&cl(f, 0, 0)->attr, xstr("")))
+MUT(attr_space, set_str(&cl(f, 0, 0)->attr, xstr("a b")))
+MUT(attr_ctrl, set_str(&cl(f, 0, 0)->attr, xstr("a\tb")))
+MUT(attr_utf8, set_str(&cl(f, 0, 0)->attr, xstr("pa\xc3\xads")))
 MUT(attr_long, set_str(&cl(f, 0, 0)->attr, xrepeat('a', RP_NAME_MAX + 1)))
 MUT(attr_null, set_str(&cl(f, 0, 0)->attr, NULL))
 MUT(op_bad, cl(f, 0, 0)->op = (enum rp_op) RP_OP_COUNT)
@@ -726,8 +719,8 @@ test_prepare_bool_rules(void **state)
     f->type = RP_TYPE_BOOL;
     f->off_variant = 1;
     f->default_variant = 1;
-    set_str(&f->variants[0].name, xstrdup("on"));
-    set_str(&f->variants[1].name, xstrdup("off"));
+    set_str(&f->variants[0].name, xstr("on"));
+    set_str(&f->variants[1].name, xstr("off"));
     for (int i = 0; i < 3; i++) {
         set_str(&f->variants[i].value.s, NULL);
         f->variants[i].value.len = 0;
@@ -749,7 +742,7 @@ test_prepare_bool_rules(void **state)
     assert_string_equal(field, "variants[1].value");
     f->variants[1].value.b = false;
     /* Names other than on/off. */
-    set_str(&f->variants[1].name, xstrdup("no"));
+    set_str(&f->variants[1].name, xstr("no"));
     assert_int_equal(rp_flag_prepare(f, field, sizeof(field)), RAMP_EINVAL);
     assert_string_equal(field, "variants[1].name");
     f->nvariants = 3;
@@ -986,10 +979,10 @@ rollout_new(void)
     static const uint32_t stages[] = { 500, 2500, 5000, 10000 };
 
     assert_non_null(r);
-    r->flag_key = xstrdup("checkout.new-flow_2");
+    r->flag_key = xstr("checkout.new-flow_2");
     r->id = 7;
-    r->treatment = xstrdup("b");
-    r->control = xstrdup("a");
+    r->treatment = xstr("b");
+    r->control = xstr("a");
     r->unit = RP_UNIT_KEY;
     r->nstages = 4;
     memcpy(r->stages_bp, stages, sizeof(stages));
@@ -1006,7 +999,7 @@ rollout_new(void)
     r->history[0].ts_ms = 10;
     r->history[0].from = RP_RS_PENDING;
     r->history[0].to = RP_RS_RUNNING;
-    r->history[0].reason = xstrdup("started by alice");
+    r->history[0].reason = xstr("started by alice");
     r->history[1].ts_ms = 20;
     r->history[1].from = RP_RS_RUNNING;
     r->history[1].to = RP_RS_RUNNING;
@@ -1029,20 +1022,20 @@ struct rbad_case {
         body;                                                               \
     }
 
-RMUT(key_bad, set_str(&r->flag_key, xstrdup("Bad")))
+RMUT(key_bad, set_str(&r->flag_key, xstr("Bad")))
 RMUT(key_null, set_str(&r->flag_key, NULL))
 RMUT(id_zero, r->id = 0)
-RMUT(treat_bad, set_str(&r->treatment, xstrdup("x y")))
+RMUT(treat_bad, set_str(&r->treatment, xstr("x y")))
 RMUT(treat_null, set_str(&r->treatment, NULL))
-RMUT(control_bad, set_str(&r->control, xstrdup("")))
-RMUT(control_same, set_str(&r->control, xstrdup("b")))
+RMUT(control_bad, set_str(&r->control, xstr("")))
+RMUT(control_same, set_str(&r->control, xstr("b")))
 RMUT(unit_bad, r->unit = (enum rp_unit) 3)
 RMUT(unit_attr_missing, r->unit = RP_UNIT_ATTR)
 RMUT(unit_attr_space, r->unit = RP_UNIT_ATTR;
-    r->unit_attr = xstrdup("org id"))
+    r->unit_attr = xstr("org id"))
 RMUT(unit_attr_long, r->unit = RP_UNIT_ATTR;
     r->unit_attr = xrepeat('o', RP_NAME_MAX + 1))
-RMUT(unit_attr_extra, r->unit = RP_UNIT_HOST; r->unit_attr = xstrdup("org"))
+RMUT(unit_attr_extra, r->unit = RP_UNIT_HOST; r->unit_attr = xstr("org"))
 RMUT(stages_zero, r->nstages = 0)
 RMUT(stages_many, r->nstages = RP_MAX_STAGES + 1)
 RMUT(stage_zero, r->stages_bp[0] = 0)
@@ -1122,7 +1115,7 @@ test_rollout_validate(void **state)
     assert_string_equal(field, "");
     /* Edges that pass. */
     r->unit = RP_UNIT_ATTR;
-    r->unit_attr = xstrdup("org_id");
+    r->unit_attr = xstr("org_id");
     r->stages_bp[0] = 1;
     r->policy.err_rel = 0.0;
     r->policy.p95_rel = 100.0;
@@ -1194,8 +1187,8 @@ test_rollout_view(void **state)
     r->state = RP_RS_RUNNING;
     r->stage_index = 3;
     r->unit = RP_UNIT_ATTR;
-    r->unit_attr = xstrdup("org");
-    set_str(&r->treatment, xstrdup("c"));
+    r->unit_attr = xstr("org");
+    set_str(&r->treatment, xstr("c"));
     assert_int_equal(rp_rollout_view(r, f, &v), RAMP_OK);
     assert_true(v.applies);
     assert_int_equal(v.stage_bp, 10000);
@@ -1204,7 +1197,7 @@ test_rollout_view(void **state)
     assert_ptr_equal(v.unit_attr, r->unit_attr);
 
     /* Variant not in this flag revision. */
-    set_str(&r->control, xstrdup("gone"));
+    set_str(&r->control, xstr("gone"));
     assert_int_equal(rp_rollout_view(r, f, &v), RAMP_EINVAL);
     assert_false(v.applies);
     r->state = RP_RS_ROLLED_BACK;
@@ -1234,7 +1227,7 @@ test_rollout_dup(void **state)
 
     (void) state;
     r->unit = RP_UNIT_ATTR;
-    r->unit_attr = xstrdup("org");
+    r->unit_attr = xstr("org");
     base = rp_alloc_outstanding();
     for (n = 1;; n++) {
         struct rp_rollout *d = (struct rp_rollout *) 1;

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <dirent.h>
 #include <lmdb.h>
 #include <stdbool.h>
@@ -79,27 +81,6 @@ fx_reopen(struct fx *fx, size_t map_size, uint64_t retain)
 }
 
 static void
-rm_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[512];
-
-    if (d == NULL) {
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        (void) snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        (void) unlink(p);
-    }
-    closedir(d);
-    (void) rmdir(dir);
-}
-
-static void
 fx_free(struct fx *fx)
 {
     ctl_store_close(fx->st);
@@ -107,61 +88,15 @@ fx_free(struct fx *fx)
     free(fx);
 }
 
-static char *
-xstr(const char *s)
-{
-    char *d = rp_strdup(s);
-
-    assert_non_null(d);
-    return d;
-}
-
-static void *
-xcalloc(size_t n, size_t sz)
-{
-    void *p = rp_calloc(n, sz);
-
-    assert_non_null(p);
-    return p;
-}
-
-/* A bool flag with one rule; desc_len > 0 pads the description. */
+/* The shared bool flag (testutil.h); desc_len > 0 pads the description. */
 static struct rp_flag *
 flag_make(const char *key, size_t desc_len)
 {
-    struct rp_flag *f = xcalloc(1, sizeof(*f));
-    struct rp_clause *c;
+    struct rp_flag *f = tu_bool_flag(key);
 
-    f->key = xstr(key);
+    rp_free(f->description);
     f->description = xcalloc(desc_len + 1, 1);
     memset(f->description, 'd', desc_len);
-    f->updated_by = xstr("");
-    f->type = RP_TYPE_BOOL;
-    f->enabled = true;
-    f->version = 1;
-    f->nvariants = 2;
-    f->variants = xcalloc(2, sizeof(*f->variants));
-    f->variants[0].name = xstr("on");
-    f->variants[0].value.type = RP_TYPE_BOOL;
-    f->variants[0].value.b = true;
-    f->variants[1].name = xstr("off");
-    f->variants[1].value.type = RP_TYPE_BOOL;
-    f->off_variant = 1;
-    f->default_variant = 1;
-    f->nrules = 1;
-    f->rules = xcalloc(1, sizeof(*f->rules));
-    f->rules[0].nclauses = 1;
-    f->rules[0].clauses = c = xcalloc(1, sizeof(*c));
-    c->attr = xstr("country");
-    c->op = RP_OP_IN;
-    c->nvalues = 2;
-    c->values = xcalloc(2, sizeof(*c->values));
-    c->values[0] = xstr("nl");
-    c->values[1] = xstr("de");
-    f->rules[0].variant = 0;
-    for (size_t i = 0; i < RP_SALT_LEN; i++) {
-        f->salt[i] = (uint8_t) (0x10 + i);
-    }
     assert_int_equal(rp_flag_prepare(f, NULL, 0), RAMP_OK);
     return f;
 }
