@@ -2284,39 +2284,45 @@ token_cmp(const void *a, const void *b)
            (x->created_at_ms < y->created_at_ms);
 }
 
-ramp_err
-ctl_store_token_list(struct ctl_store *st, struct ctl_token **out, size_t *np)
+/*
+ * Decode every record of dbi into a new array of elemsz-byte elements, in
+ * key order, within one read transaction. The caller owns *out (rp_free)
+ * on RAMP_OK. Tokens and agents are small tables listed whole.
+ */
+typedef ramp_err (*store_decode_fn)(
+    const MDB_val *k, const MDB_val *v, void *elem);
+
+static ramp_err
+store_list_all(struct ctl_store *st, MDB_dbi dbi, size_t elemsz,
+    store_decode_fn decode, void **out, size_t *np)
 {
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_val k, v;
-    struct ctl_token *arr = NULL;
+    unsigned char *arr = NULL;
     size_t n = 0, cap;
     ramp_err rv;
 
-    if (st == NULL || out == NULL || np == NULL) {
-        return RAMP_EINVAL;
-    }
     rv = store_begin(st, false, &txn);
     if (rv != RAMP_OK) {
         return rv;
     }
-    rv = store_entries(txn, st->tokens, &cap);
+    rv = store_entries(txn, dbi, &cap);
     if (rv != RAMP_OK) {
         goto out;
     }
-    arr = rp_calloc(cap > 0 ? cap : 1, sizeof(*arr));
+    arr = rp_calloc(cap > 0 ? cap : 1, elemsz);
     if (arr == NULL) {
         rv = RAMP_ENOMEM;
         goto out;
     }
-    rv = store_cursor(txn, st->tokens, &cur);
+    rv = store_cursor(txn, dbi, &cur);
     if (rv != RAMP_OK) {
         goto out;
     }
     for (rv = store_cget(cur, &k, &v, MDB_FIRST); rv == RAMP_OK && n < cap;
          rv = store_cget(cur, &k, &v, MDB_NEXT)) {
-        rv = token_decode(&v, &arr[n]);
+        rv = decode(&k, &v, arr + n * elemsz);
         if (rv != RAMP_OK) {
             goto out;
         }
@@ -2324,7 +2330,6 @@ ctl_store_token_list(struct ctl_store *st, struct ctl_token **out, size_t *np)
     }
     if (rv == RAMP_ENOTFOUND || rv == RAMP_OK) {
         rv = RAMP_OK;
-        qsort(arr, n, sizeof(*arr), token_cmp);
         *out = arr;
         *np = n;
         arr = NULL;
@@ -2337,6 +2342,34 @@ out:
     mdb_txn_abort(txn);
     rp_free(arr);
     return rv;
+}
+
+static ramp_err
+token_list_decode(const MDB_val *k, const MDB_val *v, void *elem)
+{
+    (void) k;
+    return token_decode(v, elem);
+}
+
+ramp_err
+ctl_store_token_list(struct ctl_store *st, struct ctl_token **out, size_t *np)
+{
+    void *arr;
+    size_t n;
+    ramp_err rv;
+
+    if (st == NULL || out == NULL || np == NULL) {
+        return RAMP_EINVAL;
+    }
+    rv = store_list_all(st, st->tokens, sizeof(struct ctl_token),
+        token_list_decode, &arr, &n);
+    if (rv != RAMP_OK) {
+        return rv;
+    }
+    qsort(arr, n, sizeof(struct ctl_token), token_cmp);
+    *out = arr;
+    *np = n;
+    return RAMP_OK;
 }
 
 ramp_err
@@ -2574,57 +2607,29 @@ ctl_store_agent_get(struct ctl_store *st, const char *id, struct ctl_agent *out)
     return rv;
 }
 
+static ramp_err
+agent_list_decode(const MDB_val *k, const MDB_val *v, void *elem)
+{
+    return agent_decode(k, v, elem);
+}
+
 ramp_err
 ctl_store_agent_list(struct ctl_store *st, struct ctl_agent **out, size_t *np)
 {
-    MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    struct ctl_agent *arr = NULL;
-    size_t n = 0, cap;
+    void *arr;
+    size_t n;
     ramp_err rv;
 
     if (st == NULL || out == NULL || np == NULL) {
         return RAMP_EINVAL;
     }
-    rv = store_begin(st, false, &txn);
+    /* Keys sort bytewise, so the walk is already in id order. */
+    rv = store_list_all(st, st->agents, sizeof(struct ctl_agent),
+        agent_list_decode, &arr, &n);
     if (rv != RAMP_OK) {
         return rv;
     }
-    rv = store_entries(txn, st->agents, &cap);
-    if (rv != RAMP_OK) {
-        goto out;
-    }
-    arr = rp_calloc(cap > 0 ? cap : 1, sizeof(*arr));
-    if (arr == NULL) {
-        rv = RAMP_ENOMEM;
-        goto out;
-    }
-    rv = store_cursor(txn, st->agents, &cur);
-    if (rv != RAMP_OK) {
-        goto out;
-    }
-    /* Keys sort bytewise, so the walk is already in id order. */
-    for (rv = store_cget(cur, &k, &v, MDB_FIRST); rv == RAMP_OK && n < cap;
-         rv = store_cget(cur, &k, &v, MDB_NEXT)) {
-        rv = agent_decode(&k, &v, &arr[n]);
-        if (rv != RAMP_OK) {
-            goto out;
-        }
-        n++;
-    }
-    if (rv == RAMP_ENOTFOUND || rv == RAMP_OK) {
-        rv = RAMP_OK;
-        *out = arr;
-        *np = n;
-        arr = NULL;
-    }
-
-out:
-    if (cur != NULL) {
-        mdb_cursor_close(cur);
-    }
-    mdb_txn_abort(txn);
-    rp_free(arr);
-    return rv;
+    *out = arr;
+    *np = n;
+    return RAMP_OK;
 }
