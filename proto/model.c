@@ -28,42 +28,15 @@
 
 /* ---- names ---------------------------------------------------------- */
 
-const char *
-rp_op_name(enum rp_op op)
-{
-    switch (op) {
-#define OP_NAME(name, val, str)                                             \
-    case name:                                                              \
-        return str;
-        RP_OP_TABLE(OP_NAME)
-#undef OP_NAME
-    }
-    return "?";
-}
-
-ramp_err
-rp_op_parse(const char *s, enum rp_op *out)
-{
-    static const struct {
-        const char *name;
-        enum rp_op op;
-    } ops[] = {
-#define OP_ROW(name, val, str) { str, name },
-        RP_OP_TABLE(OP_ROW)
+/*
+ * Name tables indexed by wire value (the X-macro tables are dense from
+ * 0), and one lookup for every parse.
+ */
+static const char *const model_op_names[RP_OP_COUNT] = {
+#define OP_ROW(name, val, str) [val] = str,
+    RP_OP_TABLE(OP_ROW)
 #undef OP_ROW
-    };
-
-    if (s == NULL) {
-        return RAMP_EINVAL;
-    }
-    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-        if (strcmp(s, ops[i].name) == 0) {
-            *out = ops[i].op;
-            return RAMP_OK;
-        }
-    }
-    return RAMP_EINVAL;
-}
+};
 
 static const char *const model_type_names[RP_TYPE_COUNT] = {
     [RP_TYPE_BOOL] = "bool",
@@ -72,65 +45,85 @@ static const char *const model_type_names[RP_TYPE_COUNT] = {
     [RP_TYPE_JSON] = "json",
 };
 
+static const char *const model_rstate_names[RP_RSTATE_COUNT] = {
+#define RS_ROW(name, val, str) [val] = str,
+    RP_RSTATE_TABLE(RS_ROW)
+#undef RS_ROW
+};
+
+static const char *
+model_name(const char *const *names, size_t n, unsigned v)
+{
+    return v < n ? names[v] : "?";
+}
+
+static ramp_err
+model_lookup(const char *const *names, size_t n, const char *s, unsigned *v)
+{
+    if (s == NULL) {
+        return RAMP_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *v = (unsigned) i;
+            return RAMP_OK;
+        }
+    }
+    return RAMP_EINVAL;
+}
+
+const char *
+rp_op_name(enum rp_op op)
+{
+    return model_name(model_op_names, RP_OP_COUNT, (unsigned) op);
+}
+
+ramp_err
+rp_op_parse(const char *s, enum rp_op *out)
+{
+    unsigned v;
+    ramp_err rv = model_lookup(model_op_names, RP_OP_COUNT, s, &v);
+
+    if (rv == RAMP_OK) {
+        *out = (enum rp_op) v;
+    }
+    return rv;
+}
+
 const char *
 rp_type_name(enum rp_type t)
 {
-    if ((unsigned) t >= RP_TYPE_COUNT) {
-        return "?";
-    }
-    return model_type_names[t];
+    return model_name(model_type_names, RP_TYPE_COUNT, (unsigned) t);
 }
 
 ramp_err
 rp_type_parse(const char *s, enum rp_type *out)
 {
-    if (s == NULL) {
-        return RAMP_EINVAL;
+    unsigned v;
+    ramp_err rv = model_lookup(model_type_names, RP_TYPE_COUNT, s, &v);
+
+    if (rv == RAMP_OK) {
+        *out = (enum rp_type) v;
     }
-    for (unsigned i = 0; i < RP_TYPE_COUNT; i++) {
-        if (strcmp(s, model_type_names[i]) == 0) {
-            *out = (enum rp_type) i;
-            return RAMP_OK;
-        }
-    }
-    return RAMP_EINVAL;
+    return rv;
 }
 
 const char *
 rp_rstate_name(enum rp_rstate st)
 {
-    switch (st) {
-#define RS_NAME(name, val, str)                                             \
-    case name:                                                              \
-        return str;
-        RP_RSTATE_TABLE(RS_NAME)
-#undef RS_NAME
-    }
-    return "?";
+    return model_name(model_rstate_names, RP_RSTATE_COUNT, (unsigned) st);
 }
 
 ramp_err
 rp_rstate_parse(const char *s, enum rp_rstate *out)
 {
-    static const struct {
-        const char *name;
-        enum rp_rstate st;
-    } states[] = {
-#define RS_ROW(name, val, str) { str, name },
-        RP_RSTATE_TABLE(RS_ROW)
-#undef RS_ROW
-    };
+    unsigned v;
+    ramp_err rv = model_lookup(model_rstate_names, RP_RSTATE_COUNT, s, &v);
 
-    if (s == NULL) {
-        return RAMP_EINVAL;
+    if (rv == RAMP_OK) {
+        *out = (enum rp_rstate) v;
     }
-    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-        if (strcmp(s, states[i].name) == 0) {
-            *out = states[i].st;
-            return RAMP_OK;
-        }
-    }
-    return RAMP_EINVAL;
+    return rv;
 }
 
 /* Seeds from DESIGN §6. */
