@@ -3,8 +3,8 @@
  * The agent's local query protocol (nng REQ/REP, msgpack; normally over
  * ipc:// with the socket file's permissions set by the agent). Encoders
  * and decoders for both ends live here, so the agent's server
- * (query.c) and libramp's ipc mode share one implementation. Layouts
- * are in docs/protocol.md section 10:
+ * (query.c) and libramp's ipc mode share one implementation. The
+ * layouts (also in docs/libramp.md):
  *
  * request   [1, op, ...]
  *   op 1 EVAL   [1, 1, flag_key, type(uint | nil = any), ctx]
@@ -19,6 +19,9 @@
  *
  * Bounds: a request is at most AGT_QUERY_REQ_MAX bytes and 64 attributes;
  * a reply at most AGT_QUERY_REP_MAX bytes.
+ *
+ * Not here: sockets (the agent daemon's query server, libramp's ipc
+ * mode), the view itself (view.h), evaluation (proto eval.h).
  */
 #ifndef AGT_QUERY_H
 #define AGT_QUERY_H
@@ -29,6 +32,7 @@
 
 #include "buf.h"
 #include "eval.h"
+#include "model.h"
 #include "ramp/err.h"
 
 #define AGT_QUERY_VERSION 1
@@ -37,5 +41,110 @@
 #define AGT_QUERY_REQ_MAX (64u << 10)
 #define AGT_QUERY_REP_MAX (16u << 20)
 #define AGT_QUERY_MAX_ATTRS 64
+
+struct agt_view; /* view.h */
+
+/*
+ * Append a request to b. op AGT_QUERY_EVAL needs flag (flag_len bytes,
+ * 1..RP_KEY_MAX); op AGT_QUERY_ALL ignores flag and type. type < 0 means
+ * "any type", else an enum rp_type the flag must have (TYPE_MISMATCH
+ * otherwise). ctx may be NULL (no key, no attributes); its host is not
+ * sent (the agent uses its own). RAMP_EINVAL (bad op, flag, type, more
+ * than AGT_QUERY_MAX_ATTRS attributes, a name outside 1..RP_NAME_MAX
+ * bytes, a string over RP_STR_MAX bytes), RAMP_ETOOBIG (over b's
+ * ceiling or AGT_QUERY_REQ_MAX), RAMP_ENOMEM. b is unchanged on error.
+ */
+ramp_err agt_query_req_encode(struct rp_buf *b, unsigned op,
+    const char *flag, size_t flag_len, int type, const struct rp_ctx *ctx);
+
+/*
+ * A decoded request. Every pointer borrows from the request bytes given
+ * to agt_query_req_decode() (which must outlive it), except attribute
+ * names, which are NUL-terminated copies held in names[]. ctx is ready
+ * for rp_eval once the caller sets ctx.host. Big (about 8 KiB): fine on
+ * a thread's stack, not in a hot allocation.
+ */
+struct agt_query_req {
+    unsigned op;          /* AGT_QUERY_EVAL or AGT_QUERY_ALL */
+    const char *flag;     /* EVAL: key bytes (not NUL-terminated) */
+    size_t flag_len;
+    int type;             /* -1: any; else enum rp_type */
+    struct rp_ctx ctx;    /* attrs points at attrs[] below */
+    struct rp_attr attrs[AGT_QUERY_MAX_ATTRS];
+    char names[AGT_QUERY_MAX_ATTRS][RP_NAME_MAX + 1];
+};
+
+/*
+ * Decode a request, strictly: size cap (AGT_QUERY_REQ_MAX, RAMP_ETOOBIG),
+ * shape, version (RAMP_EVERSION), op, flag key 1..RP_KEY_MAX bytes, type
+ * 0..3 or nil, at most AGT_QUERY_MAX_ATTRS attributes, names 1..RP_NAME_MAX
+ * bytes without NUL, string values and key at most RP_STR_MAX bytes,
+ * numbers finite; anything else RAMP_EPROTO. Extra trailing elements of
+ * the request array are tolerated (newer v1 clients). No allocation
+ * beyond msgpack-c's zone, released before returning. *out is
+ * meaningful only on RAMP_OK.
+ */
+ramp_err agt_query_req_decode(const uint8_t *p, size_t n,
+    struct agt_query_req *out);
+
+/*
+ * The server's whole job for one request: decode it, evaluate against v
+ * (may be NULL: no state yet, every flag unknown, seq 0) with ctx host =
+ * host (the agent's host id; NULL or "" for none), and append the reply
+ * to reply. A request that does not decode still gets a reply: status
+ * RAMP_EPROTO (or RAMP_EVERSION, RAMP_ETOOBIG) and no results. A bulk
+ * answer that would not fit AGT_QUERY_REP_MAX gets status RAMP_ETOOBIG
+ * and no results. Pure: no I/O, no locks (the caller holds v).
+ * Returns RAMP_OK when a reply was written; RAMP_ENOMEM or RAMP_ETOOBIG
+ * (reply's own ceiling too small even for an error reply) otherwise, with
+ * reply unchanged.
+ */
+ramp_err agt_query_answer(const struct agt_view *v, const char *host,
+    bool stale, const uint8_t *req, size_t len, struct rp_buf *reply);
+
+/*
+ * One result of a reply. Strings borrow from the reply bytes and are NOT
+ * NUL-terminated (use the lengths).
+ */
+struct agt_query_result {
+    const char *flag;       /* key bytes */
+    size_t flag_len;
+    const char *variant;    /* NULL when nil (an error result) */
+    size_t variant_len;
+    bool has_value;         /* false when the value is nil */
+    enum rp_type type;      /* the flag's type (any value when unknown) */
+    bool b;                 /* RP_TYPE_BOOL */
+    double n;               /* RP_TYPE_NUMBER */
+    const char *s;          /* RP_TYPE_STRING, RP_TYPE_JSON: text bytes */
+    size_t len;
+    enum rp_reason reason;
+    enum rp_ecode error;
+    uint64_t flag_version;
+};
+
+/*
+ * A decoded reply. results points at one (the inline slot, for the
+ * common single-result reply) or at one rp_alloc'd array; release with
+ * agt_query_rep_fini().
+ */
+struct agt_query_rep {
+    ramp_err status;        /* the request as a whole */
+    bool stale;
+    uint64_t seq;
+    size_t nresults;
+    struct agt_query_result *results;
+    struct agt_query_result one; /* storage when nresults <= 1 */
+};
+
+/*
+ * Decode a reply (client side), strictly: size cap AGT_QUERY_REP_MAX
+ * (RAMP_ETOOBIG), shape and types (RAMP_EPROTO: a value whose msgpack
+ * type does not match the result's type, reason or error out of range,
+ * status over 255), RAMP_ENOMEM. The reply bytes must outlive *out.
+ * On error nothing needs releasing.
+ */
+ramp_err agt_query_rep_decode(const uint8_t *p, size_t n,
+    struct agt_query_rep *out);
+void agt_query_rep_fini(struct agt_query_rep *r); /* NULL fine */
 
 #endif
