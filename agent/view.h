@@ -35,10 +35,14 @@ struct agt_entry {
 struct agt_view; /* opaque, refcounted */
 
 /*
- * Read the whole cache in one read transaction and build a view. prev
- * (may be NULL) lends entries whose versions are unchanged. *out has one
- * hold. RAMP_ENOMEM, RAMP_ESTORE (a stored flag does not decode: logged,
- * that flag is skipped rather than failing the view -- see view.c).
+ * Read the whole cache in one read transaction (agt_cache_foreach) and
+ * build a view; the host id is read just after, in its own short read.
+ * prev (may be NULL; the caller holds it) lends entries whose flag
+ * version and rollout version are unchanged: they are shared, not
+ * copied. *out has one hold, only on RAMP_OK. RAMP_ENOMEM; RAMP_ESTORE
+ * (LMDB failure, or a stored flag does not decode: agt_cache_foreach
+ * stops there, so the caller keeps serving prev rather than a view
+ * missing that flag).
  */
 ramp_err agt_view_load(struct agt_cache *c, const struct agt_view *prev,
     struct agt_view **out);
@@ -47,6 +51,8 @@ void agt_view_rele(struct agt_view *v); /* NULL fine; last frees */
 
 uint64_t agt_view_seq(const struct agt_view *v);
 size_t agt_view_count(const struct agt_view *v);
+/* The cache's host id as of the load ("" when none); borrowed from v. */
+const char *agt_view_host(const struct agt_view *v);
 /* Borrowed while the caller holds v. NULL if absent. No allocation. */
 const struct agt_entry *agt_view_get(const struct agt_view *v,
     const char *key, size_t keylen);
@@ -58,6 +64,7 @@ const struct agt_entry *agt_view_at(const struct agt_view *v, size_t i);
  * publishes a new one and drops the holder's hold on the old.
  */
 struct agt_viewref;
+/* Threads: get and set from any thread; a mutex guards pointer + hold. */
 ramp_err agt_viewref_new(struct agt_viewref **out);
 void agt_viewref_free(struct agt_viewref *r); /* drops the current view */
 struct agt_view *agt_viewref_get(struct agt_viewref *r); /* held; may be NULL */
