@@ -4,8 +4,16 @@
 add_library(ramp_agentd STATIC
     config.c
     policy.c
+    serve.c
     stats.c
+    sub.c
 )
 ramp_target_defaults(ramp_agentd)
 target_include_directories(ramp_agentd PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(ramp_agentd PUBLIC ramp_agt nng::nng Threads::Threads)
+
+add_executable(ramp-agent main.c)
+ramp_target_defaults(ramp-agent)
+target_compile_definitions(ramp-agent PRIVATE
+    RAMP_VERSION="${PROJECT_VERSION}")
+target_link_libraries(ramp-agent PRIVATE ramp_agentd)
