@@ -1,2 +1,6 @@
 # SPDX-License-Identifier: MIT
 # Unit suites registered by the ctl component.
+ramp_unit_test(test_ctl_config)
+target_link_libraries(test_ctl_config PRIVATE ramp_ctl)
+ramp_unit_test(test_api)
+target_link_libraries(test_api PRIVATE ramp_ctl CURL::libcurl)

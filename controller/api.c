@@ -1,0 +1,1743 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP API (docs/api.md) on nng's HTTP server.
+ *
+ * One handler owns the whole URL space ("/" as a tree, any method), so
+ * every answer, 404 and 405 included, is our JSON rather than nng's HTML
+ * page. Bodies are not collected by nng: its collector answers an
+ * oversize Content-Length with a bare 400 and silently ignores chunked
+ * bodies (DESIGN §10). We read the header ourselves, refuse
+ * Transfer-Encoding (411) and oversize bodies (413), both with
+ * "Connection: close" because the unread bytes are still on the wire,
+ * then read exactly Content-Length bytes with nng_http_conn_read_all().
+ *
+ * Where work runs: checks and reads on nng's callback threads (an LMDB
+ * read transaction is microseconds); writes on one writer thread, which
+ * does the precondition read, the store change and the publish
+ * (ctl_pub_change) and answers after the commit. One writer also makes
+ * If-Match race-free between API clients: the version read and the
+ * write happen with no other API write in between.
+ *
+ * Lifetime: nng may call the handler until its server is gone, so the
+ * struct lives until the handler's data destructor has run, which nng
+ * does only after the last connection (and so the last callback) ended.
+ */
+#include "api.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+#include <sodium.h>
+
+#include "alloc.h"
+#include "codec.h"
+#include "json.h"
+#include "log.h"
+#include "model.h"
+
+#define API_MAX_BODY_DEFAULT ((size_t) 1 << 20)
+#define API_QUEUE_DEFAULT 1024
+#define API_PARAM_MAX 256  /* bytes of one decoded query value */
+#define API_URI_MAX 2048   /* longer request targets are refused */
+#define API_CLOSE_WAIT_S 5 /* bound on waiting for nng to let go */
+
+enum api_route {
+    R_NONE,
+    R_HEALTHZ,
+    R_FLAGS,
+    R_FLAG,
+    R_FLAG_ENABLE,
+    R_FLAG_DISABLE,
+    R_AUDIT,
+    R_TOKENS,
+    R_TOKEN,
+};
+
+enum api_method { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M_OTHER };
+
+/* If-Match: absent, "*", or one strong version tag. */
+enum api_cond { C_NONE, C_ANY, C_VERSION };
+
+struct api_req {
+    struct ctl_api *a;
+    nng_aio *aio;        /* nng's handler aio: finished exactly once */
+    nng_http_req *req;   /* borrowed until the aio is finished */
+    nng_http_conn *conn; /* borrowed likewise */
+    nng_aio *rxaio;      /* body read, or NULL */
+    uint8_t *body;       /* owned, body_len bytes, or NULL */
+    size_t body_len;
+    bool close; /* answer with Connection: close */
+    enum api_route route;
+    enum api_method method;
+    char param[RP_KEY_MAX + 2]; /* {key} or {name}, NUL-terminated */
+    char query[API_URI_MAX];    /* raw query string, "" if none */
+    struct ctl_token tok;       /* the caller, after auth */
+    json_t *json;               /* parsed body, owned, or NULL */
+    struct api_req *next;       /* write queue link, under a->mtx */
+};
+
+struct ctl_api {
+    nng_http_server *server;
+    nng_http_handler *handler; /* owned by the server once added */
+    struct ctl_store *st;      /* borrowed */
+    struct ctl_pub *pub;       /* borrowed */
+    size_t max_body;
+    size_t queue_max;
+    int port;
+    pthread_mutex_t mtx;
+    pthread_cond_t cv;           /* queue, inflight, gone */
+    struct api_req *head, *tail; /* write queue, under mtx */
+    size_t queued;               /* under mtx */
+    size_t inflight;             /* requests not yet finished, under mtx */
+    bool closing;                /* under mtx */
+    bool gone;                   /* handler destructor ran, under mtx */
+    pthread_t writer;
+    bool writer_started;
+};
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------ */
+/* Responses                                                           */
+/* ------------------------------------------------------------------ */
+
+/* A response with j (consumed, may be NULL for no body) as its body. */
+static nng_http_res *
+res_json(uint16_t status, json_t *j)
+{
+    nng_http_res *res = NULL;
+    char *text = NULL;
+    size_t n = 0;
+
+    if (nng_http_res_alloc(&res) != 0) {
+        json_decref(j);
+        return NULL;
+    }
+    nng_http_res_set_status(res, status);
+    if (j != NULL) {
+        n = json_dumpb(j, NULL, 0, JSON_COMPACT);
+        text = n > 0 ? rp_alloc(n + 1) : NULL;
+        if (text == NULL || json_dumpb(j, text, n, JSON_COMPACT) != n ||
+            nng_http_res_set_header(res, "Content-Type", "application/json") !=
+                0 ||
+            nng_http_res_copy_data(res, text, n) != 0) {
+            nng_http_res_free(res);
+            res = NULL;
+        }
+        rp_free(text);
+        json_decref(j);
+    }
+    return res;
+}
+
+static const char *
+err_code(uint16_t status)
+{
+    switch (status) {
+    case 400:
+        return "invalid";
+    case 401:
+        return "unauthenticated";
+    case 403:
+        return "forbidden";
+    case 404:
+        return "not_found";
+    case 405:
+        return "method_not_allowed";
+    case 409:
+        return "conflict";
+    case 411:
+    case 415:
+        return "unsupported";
+    case 412:
+        return "precondition_failed";
+    case 413:
+        return "too_large";
+    case 503:
+        return "unavailable";
+    default:
+        return "internal";
+    }
+}
+
+static nng_http_res *res_error(uint16_t status, const char *field,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * {"error": {"status", "code", "message", "field"?}}. field NULL leaves
+ * it out; "" names the document itself (malformed JSON, not an object).
+ */
+static nng_http_res *
+res_error(uint16_t status, const char *field, const char *fmt, ...)
+{
+    char msg[512];
+    json_t *e, *top;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    e = json_pack("{s:i, s:s, s:s}", "status", (int) status, "code",
+        err_code(status), "message", msg);
+    if (e != NULL && field != NULL) {
+        json_object_set_new(e, "field", json_string(field));
+    }
+    top = e != NULL ? json_pack("{s:o}", "error", e) : NULL;
+    return res_json(status, top);
+}
+
+/* The flag as JSON with its ETag; NULL on ENOMEM. */
+static nng_http_res *
+res_flag(uint16_t status, const struct rp_flag *f)
+{
+    char etag[32];
+    nng_http_res *res = res_json(status, rp_flag_to_json(f));
+
+    if (res != NULL) {
+        snprintf(
+            etag, sizeof(etag), "\"%llu\"", (unsigned long long) f->version);
+        if (nng_http_res_set_header(res, "ETag", etag) != 0) {
+            nng_http_res_free(res);
+            res = NULL;
+        }
+    }
+    return res;
+}
+
+/* Map a store error that the route did not handle itself. */
+static nng_http_res *
+res_store_err(ramp_err rv, const char *what)
+{
+    switch (rv) {
+    case RAMP_EINVAL:
+        return res_error(400, NULL, "%s: %s", what, ramp_strerror(rv));
+    case RAMP_ENOTFOUND:
+        return res_error(404, NULL, "%s: not found", what);
+    case RAMP_ECONFLICT:
+    case RAMP_EEXIST:
+        return res_error(409, NULL, "%s: %s", what, ramp_strerror(rv));
+    case RAMP_ETOOBIG:
+        return res_error(413, NULL, "%s: size limit exceeded", what);
+    case RAMP_ENOMEM:
+        return res_error(503, NULL, "%s: out of memory", what);
+    default:
+        RAMP_LOG(RP_LOG_ERR, "RAMP-API-STORE-FAIL", "what=%s err=%s", what,
+            ramp_errname(rv));
+        return res_error(500, NULL, "%s: %s", what, ramp_strerror(rv));
+    }
+}
+
+static void
+req_free(struct api_req *r)
+{
+    if (r->rxaio != NULL) {
+        /* We may be inside its own callback: nng frees it later. */
+        nng_aio_reap(r->rxaio);
+    }
+    json_decref(r->json);
+    rp_free(r->body);
+    rp_free(r);
+}
+
+/*
+ * Hand res to nng and forget the request. A NULL res (out of memory)
+ * fails the aio, which makes nng drop the connection: nothing better
+ * can be said without memory.
+ */
+static void
+req_finish(struct api_req *r, nng_http_res *res)
+{
+    struct ctl_api *a = r->a;
+    nng_aio *aio = r->aio;
+
+    if (res != NULL && r->close) {
+        (void) nng_http_res_set_header(res, "Connection", "close");
+    }
+    if (res != NULL) {
+        RAMP_LOG(RP_LOG_DEBUG, "RAMP-API-REQ",
+            "method=%s uri=\"%.128s\" "
+            "status=%u",
+            nng_http_req_get_method(r->req), nng_http_req_get_uri(r->req),
+            (unsigned) nng_http_res_get_status(res));
+    }
+    req_free(r);
+    if (res != NULL) {
+        nng_aio_set_output(aio, 0, res);
+        nng_aio_finish(aio, 0);
+    } else {
+        nng_aio_finish(aio, NNG_ENOMEM);
+    }
+    pthread_mutex_lock(&a->mtx);
+    a->inflight--;
+    if (a->inflight == 0) {
+        pthread_cond_broadcast(&a->cv);
+    }
+    pthread_mutex_unlock(&a->mtx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Request parsing                                                     */
+/* ------------------------------------------------------------------ */
+
+static enum api_method
+method_of(const char *m)
+{
+    if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
+        return M_GET;
+    }
+    if (strcmp(m, "POST") == 0) {
+        return M_POST;
+    }
+    if (strcmp(m, "PUT") == 0) {
+        return M_PUT;
+    }
+    if (strcmp(m, "PATCH") == 0) {
+        return M_PATCH;
+    }
+    if (strcmp(m, "DELETE") == 0) {
+        return M_DELETE;
+    }
+    return M_OTHER;
+}
+
+/* Copy one path segment (up to '/' or the end) into out; false if it
+ * is empty or too long. */
+static bool
+take_segment(const char **pp, char *out, size_t outsz)
+{
+    const char *p = *pp;
+    size_t n = strcspn(p, "/");
+
+    if (n == 0 || n >= outsz) {
+        return false;
+    }
+    memcpy(out, p, n);
+    out[n] = '\0';
+    *pp = p + n;
+    return true;
+}
+
+/* Route path (no query) to r->route and r->param; false: no route. */
+static bool
+route_match(struct api_req *r, const char *path)
+{
+    static const char flags[] = "/api/v1/flags";
+    static const char tokens[] = "/api/v1/tokens";
+    const char *p;
+
+    if (strcmp(path, "/healthz") == 0) {
+        r->route = R_HEALTHZ;
+        return true;
+    }
+    if (strcmp(path, "/api/v1/audit") == 0) {
+        r->route = R_AUDIT;
+        return true;
+    }
+    if (strcmp(path, flags) == 0) {
+        r->route = R_FLAGS;
+        return true;
+    }
+    if (strcmp(path, tokens) == 0) {
+        r->route = R_TOKENS;
+        return true;
+    }
+    if (strncmp(path, flags, sizeof(flags) - 1) == 0 &&
+        path[sizeof(flags) - 1] == '/') {
+        p = path + sizeof(flags);
+        if (!take_segment(&p, r->param, sizeof(r->param))) {
+            return false;
+        }
+        if (*p == '\0') {
+            r->route = R_FLAG;
+            return true;
+        }
+        if (strcmp(p, "/enable") == 0) {
+            r->route = R_FLAG_ENABLE;
+            return true;
+        }
+        if (strcmp(p, "/disable") == 0) {
+            r->route = R_FLAG_DISABLE;
+            return true;
+        }
+        return false;
+    }
+    if (strncmp(path, tokens, sizeof(tokens) - 1) == 0 &&
+        path[sizeof(tokens) - 1] == '/') {
+        p = path + sizeof(tokens);
+        if (take_segment(&p, r->param, sizeof(r->param)) && *p == '\0') {
+            r->route = R_TOKEN;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The methods a route takes, for 405's Allow header; and the role each
+ * needs (-1: none). */
+static const char *
+route_allow(enum api_route rt)
+{
+    switch (rt) {
+    case R_HEALTHZ:
+    case R_AUDIT:
+        return "GET, HEAD";
+    case R_FLAGS:
+    case R_TOKENS:
+        return "GET, HEAD, POST";
+    case R_FLAG:
+        return "GET, HEAD, PUT, PATCH, DELETE";
+    case R_FLAG_ENABLE:
+    case R_FLAG_DISABLE:
+        return "POST";
+    case R_TOKEN:
+        return "DELETE";
+    default:
+        return "";
+    }
+}
+
+static bool
+route_allows(enum api_route rt, enum api_method m)
+{
+    switch (rt) {
+    case R_HEALTHZ:
+    case R_AUDIT:
+        return m == M_GET;
+    case R_FLAGS:
+    case R_TOKENS:
+        return m == M_GET || m == M_POST;
+    case R_FLAG:
+        return m == M_GET || m == M_PUT || m == M_PATCH || m == M_DELETE;
+    case R_FLAG_ENABLE:
+    case R_FLAG_DISABLE:
+        return m == M_POST;
+    case R_TOKEN:
+        return m == M_DELETE;
+    default:
+        return false;
+    }
+}
+
+static int
+route_role(enum api_route rt, enum api_method m)
+{
+    switch (rt) {
+    case R_HEALTHZ:
+        return -1;
+    case R_TOKENS:
+    case R_TOKEN:
+        return CTL_ROLE_ADMIN;
+    default:
+        return m == M_GET ? CTL_ROLE_VIEWER : CTL_ROLE_OPERATOR;
+    }
+}
+
+static bool
+route_is_write(enum api_route rt, enum api_method m)
+{
+    return rt != R_HEALTHZ && m != M_GET;
+}
+
+static int
+hexval(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    return -1;
+}
+
+/* Percent-decode s[0..n) ('+' is a space in a query) into out. */
+static bool
+url_decode(const char *s, size_t n, char *out, size_t outsz)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char) s[i];
+
+        if (c == '%') {
+            int h, l;
+
+            if (i + 2 >= n) {
+                return false;
+            }
+            h = hexval((unsigned char) s[i + 1]);
+            l = hexval((unsigned char) s[i + 2]);
+            if (h < 0 || l < 0) {
+                return false;
+            }
+            c = h * 16 + l;
+            i += 2;
+        } else if (c == '+') {
+            c = ' ';
+        }
+        if (c == 0 || o + 1 >= outsz) {
+            return false;
+        }
+        out[o++] = (char) c;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+/*
+ * Query parameters: names[i] (NULL-terminated list) receive vals[i]
+ * (API_PARAM_MAX each), set[i] says present. An unknown or repeated
+ * name, or a value that does not decode, is a 400 naming it.
+ */
+static nng_http_res *
+query_parse(const char *q, const char *const *names,
+    char (*vals)[API_PARAM_MAX], bool *set)
+{
+    while (*q != '\0') {
+        size_t n = strcspn(q, "&");
+        const char *eq = memchr(q, '=', n);
+        size_t kn = eq != NULL ? (size_t) (eq - q) : n;
+        char key[64];
+        size_t i;
+
+        if (n == 0) {
+            q++;
+            continue;
+        }
+        if (!url_decode(q, kn, key, sizeof(key))) {
+            return res_error(400, "", "bad query parameter name");
+        }
+        for (i = 0; names[i] != NULL; i++) {
+            if (strcmp(names[i], key) == 0) {
+                break;
+            }
+        }
+        if (names[i] == NULL) {
+            return res_error(400, key, "unknown query parameter");
+        }
+        if (set[i]) {
+            return res_error(400, key, "query parameter given twice");
+        }
+        if (!url_decode(eq != NULL ? eq + 1 : q + n,
+                eq != NULL ? n - kn - 1 : 0, vals[i], API_PARAM_MAX)) {
+            return res_error(400, key, "query value does not decode");
+        }
+        set[i] = true;
+        q += n;
+        if (*q == '&') {
+            q++;
+        }
+    }
+    return NULL;
+}
+
+/* An integer query value in [min, max]. */
+static bool
+param_int(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (*s == '\0') {
+        return false;
+    }
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10) {
+            return false;
+        }
+        v = v * 10 + (uint64_t) (*s - '0');
+    }
+    if (v < min || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* If-Match: absent, "*", or exactly one strong tag "N" (N >= 1). */
+static nng_http_res *
+cond_parse(struct api_req *r, enum api_cond *c, uint64_t *version)
+{
+    const char *h = nng_http_req_get_header(r->req, "If-Match");
+    char num[24];
+    size_t n;
+
+    *c = C_NONE;
+    *version = 0;
+    if (h == NULL) {
+        return NULL;
+    }
+    while (*h == ' ' || *h == '\t') {
+        h++;
+    }
+    n = strlen(h);
+    while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t')) {
+        n--;
+    }
+    if (n == 1 && h[0] == '*') {
+        *c = C_ANY;
+        return NULL;
+    }
+    if (n < 3 || n - 2 >= sizeof(num) || h[0] != '"' || h[n - 1] != '"') {
+        return res_error(400, "If-Match",
+            "If-Match must be \"*\" or one strong ETag such as \"7\"");
+    }
+    memcpy(num, h + 1, n - 2);
+    num[n - 2] = '\0';
+    if (!param_int(num, 1, UINT64_MAX / 2, version)) {
+        return res_error(400, "If-Match",
+            "If-Match must be \"*\" or one strong ETag such as \"7\"");
+    }
+    *c = C_VERSION;
+    return NULL;
+}
+
+/* Media type of Content-Type, without parameters, is one of want[]. */
+static bool
+ctype_is(const char *h, const char *const *want)
+{
+    size_t n;
+
+    if (h == NULL) {
+        return false;
+    }
+    while (*h == ' ') {
+        h++;
+    }
+    n = strcspn(h, ";");
+    while (n > 0 && h[n - 1] == ' ') {
+        n--;
+    }
+    for (size_t i = 0; want[i] != NULL; i++) {
+        if (strlen(want[i]) == n && strncasecmp(h, want[i], n) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Parse the body as JSON; 415 for another media type, 400 with field
+ * "" for malformed JSON or a non-object. */
+static nng_http_res *
+body_json(struct api_req *r, bool merge_patch)
+{
+    static const char *const json_only[] = {"application/json", NULL};
+    static const char *const json_patch[] = {
+        "application/merge-patch+json", "application/json", NULL};
+    json_error_t err;
+
+    if (!ctype_is(nng_http_req_get_header(r->req, "Content-Type"),
+            merge_patch ? json_patch : json_only)) {
+        return res_error(415, NULL, "Content-Type must be %s",
+            merge_patch ? "application/merge-patch+json or application/json"
+                        : "application/json");
+    }
+    if (r->body_len == 0) {
+        return res_error(400, "", "a JSON body is required");
+    }
+    r->json = json_loadb(
+        (const char *) r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (r->json == NULL) {
+        return res_error(400, "", "malformed JSON at line %d column %d: %s",
+            err.line, err.column, err.text);
+    }
+    if (!json_is_object(r->json)) {
+        return res_error(400, "", "the body must be a JSON object");
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reads                                                               */
+/* ------------------------------------------------------------------ */
+
+static nng_http_res *
+do_healthz(struct api_req *r)
+{
+    uint64_t seq = 0;
+    ramp_err rv = ctl_store_seq(r->a->st, &seq);
+
+    if (rv != RAMP_OK) {
+        return res_error(503, NULL, "store: %s", ramp_strerror(rv));
+    }
+    return res_json(
+        200, json_pack("{s:s, s:I}", "status", "ok", "seq", (json_int_t) seq));
+}
+
+static nng_http_res *
+do_flag_list(struct api_req *r)
+{
+    static const char *const names[] = {"prefix", "after", "limit", NULL};
+    char vals[3][API_PARAM_MAX] = {{0}};
+    bool set[3] = {false};
+    struct ctl_flag_list l;
+    uint64_t limit = CTL_LIST_DEFAULT;
+    nng_http_res *res;
+    json_t *arr, *top;
+    ramp_err rv;
+
+    res = query_parse(r->query, names, vals, set);
+    if (res != NULL) {
+        return res;
+    }
+    if (set[2] && !param_int(vals[2], 1, CTL_LIST_MAX, &limit)) {
+        return res_error(
+            400, "limit", "limit must be an integer 1..%d", CTL_LIST_MAX);
+    }
+    rv = ctl_store_flag_list(r->a->st, set[0] ? vals[0] : NULL,
+        set[1] ? vals[1] : NULL, (size_t) limit, &l);
+    if (rv != RAMP_OK) {
+        return res_store_err(rv, "list flags");
+    }
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < l.n; i++) {
+        if (json_array_append_new(arr, rp_flag_to_json(l.flags[i])) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    top = arr != NULL
+              ? json_pack("{s:o, s:o}", "flags", arr, "next",
+                    l.more && l.n > 0 ? json_string(l.flags[l.n - 1]->key)
+                                      : json_null())
+              : NULL;
+    ctl_store_flag_list_fini(&l);
+    return top != NULL ? res_json(200, top)
+                       : res_error(503, NULL, "out of memory");
+}
+
+static nng_http_res *
+do_flag_get(struct api_req *r)
+{
+    struct rp_flag *f = NULL;
+    const char *inm = nng_http_req_get_header(r->req, "If-None-Match");
+    nng_http_res *res;
+    ramp_err rv;
+
+    rv = ctl_store_flag_get(r->a->st, r->param, &f);
+    if (rv == RAMP_ENOTFOUND) {
+        return res_error(404, NULL, "no flag '%s'", r->param);
+    }
+    if (rv != RAMP_OK) {
+        return res_store_err(rv, "get flag");
+    }
+    if (inm != NULL) {
+        char etag[32];
+
+        snprintf(
+            etag, sizeof(etag), "\"%llu\"", (unsigned long long) f->version);
+        if (strcmp(inm, etag) == 0 || strcmp(inm, "*") == 0) {
+            res = res_json(304, NULL);
+            if (res != NULL) {
+                (void) nng_http_res_set_header(res, "ETag", etag);
+            }
+            rp_flag_free(f);
+            return res;
+        }
+    }
+    res = res_flag(200, f);
+    rp_flag_free(f);
+    return res;
+}
+
+/* The JSON of an audited object: flags and rollouts decode; the store's
+ * internal records (tokens, agents, keys) are not shown. */
+static json_t *
+audit_obj(const char *action, const uint8_t *p, size_t n)
+{
+    json_t *j = NULL;
+
+    if (p == NULL) {
+        return json_null();
+    }
+    if (strncmp(action, "flag.", 5) == 0) {
+        struct rp_flag *f = NULL;
+
+        if (rp_flag_decode(p, n, &f) == RAMP_OK) {
+            j = rp_flag_to_json(f);
+            rp_flag_free(f);
+        }
+    } else if (strncmp(action, "rollout.", 8) == 0) {
+        struct rp_rollout *ro = NULL;
+
+        if (rp_rollout_decode(p, n, &ro) == RAMP_OK) {
+            j = rp_rollout_to_json(ro);
+            rp_rollout_free(ro);
+        }
+    }
+    return j != NULL ? j : json_null();
+}
+
+static nng_http_res *
+do_audit(struct api_req *r)
+{
+    static const char *const names[] = {"flag", "before", "limit", NULL};
+    char vals[3][API_PARAM_MAX] = {{0}};
+    bool set[3] = {false};
+    struct ctl_audit_list l;
+    uint64_t limit = CTL_LIST_DEFAULT, before = 0;
+    nng_http_res *res;
+    json_t *arr, *top;
+    ramp_err rv;
+
+    res = query_parse(r->query, names, vals, set);
+    if (res != NULL) {
+        return res;
+    }
+    if (set[0] && !rp_flag_key_valid(vals[0], strlen(vals[0]))) {
+        return res_error(400, "flag", "not a flag key");
+    }
+    if (set[1] && !param_int(vals[1], 1, UINT64_MAX / 2, &before)) {
+        return res_error(400, "before", "before must be an audit id >= 1");
+    }
+    if (set[2] && !param_int(vals[2], 1, CTL_LIST_MAX, &limit)) {
+        return res_error(
+            400, "limit", "limit must be an integer 1..%d", CTL_LIST_MAX);
+    }
+    rv = ctl_store_audit_list(
+        r->a->st, before, true, set[0] ? vals[0] : NULL, (size_t) limit, &l);
+    if (rv != RAMP_OK) {
+        return res_store_err(rv, "audit");
+    }
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < l.n; i++) {
+        const struct ctl_audit *e = &l.recs[i];
+        char at[RP_JSON_TIME_MAX];
+        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:o, s:o}", "id",
+            (json_int_t) e->id, "at", rp_json_time(e->ts_ms, at), "actor",
+            e->actor, "action", e->action, "target", e->target, "seq",
+            (json_int_t) e->seq, "before",
+            audit_obj(e->action, e->before, e->before_len), "after",
+            audit_obj(e->action, e->after, e->after_len));
+
+        if (json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    top = arr != NULL ? json_pack("{s:o, s:o}", "entries", arr, "next",
+                            l.next_cursor != 0
+                                ? json_integer((json_int_t) l.next_cursor)
+                                : json_null())
+                      : NULL;
+    ctl_store_audit_list_fini(&l);
+    return top != NULL ? res_json(200, top)
+                       : res_error(503, NULL, "out of memory");
+}
+
+static nng_http_res *
+do_token_list(struct api_req *r)
+{
+    struct ctl_token *t = NULL;
+    size_t n = 0;
+    json_t *arr;
+    ramp_err rv;
+
+    rv = ctl_store_token_list(r->a->st, &t, &n);
+    if (rv != RAMP_OK) {
+        return res_store_err(rv, "list tokens");
+    }
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+        char at[RP_JSON_TIME_MAX];
+
+        if (json_array_append_new(
+                arr, json_pack("{s:s, s:s, s:s, s:b}", "name", t[i].name,
+                         "role", ctl_role_name(t[i].role), "created_at",
+                         rp_json_time(t[i].created_at_ms, at), "revoked",
+                         t[i].revoked)) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    rp_free(t);
+    if (arr == NULL) {
+        return res_error(503, NULL, "out of memory");
+    }
+    return res_json(200, json_pack("{s:o}", "tokens", arr));
+}
+
+/* ------------------------------------------------------------------ */
+/* Writes (writer thread)                                              */
+/* ------------------------------------------------------------------ */
+
+struct put_arg {
+    struct rp_flag *f;
+    uint64_t expect;
+    const char *actor;
+    const char *key; /* delete */
+};
+
+static ramp_err
+change_put(void *arg, struct ctl_store *st, const struct rp_keypair *kp,
+    struct rp_buf *env)
+{
+    struct put_arg *p = arg;
+
+    return ctl_store_flag_put(
+        st, kp, p->f, p->expect, p->actor, now_ms(), NULL, env);
+}
+
+static ramp_err
+change_delete(void *arg, struct ctl_store *st, const struct rp_keypair *kp,
+    struct rp_buf *env)
+{
+    struct put_arg *p = arg;
+
+    return ctl_store_flag_delete(
+        st, kp, p->key, p->expect, p->actor, now_ms(), NULL, env);
+}
+
+/* Decode a flag body; 400 naming the field. */
+static nng_http_res *
+flag_decode(const json_t *j, struct rp_flag **f)
+{
+    char field[RP_JSON_FIELD_MAX];
+    ramp_err rv;
+
+    rv = rp_flag_from_json(j, f, field, sizeof(field));
+    if (rv == RAMP_EINVAL) {
+        return res_error(400, field, "invalid flag: field '%s'",
+            field[0] != '\0' ? field : "(document)");
+    }
+    if (rv != RAMP_OK) {
+        return res_error(503, NULL, "decode flag: %s", ramp_strerror(rv));
+    }
+    return NULL;
+}
+
+/* Commit f with expect; map the result (409 or 412 on a conflict). */
+static nng_http_res *
+flag_commit(struct api_req *r, struct rp_flag *f, uint64_t expect,
+    enum api_cond cond, uint16_t ok_status)
+{
+    struct put_arg p = {f, expect, r->tok.name, NULL};
+    ramp_err rv = ctl_pub_change(r->a->pub, change_put, &p);
+
+    if (rv == RAMP_OK) {
+        RAMP_LOG(RP_LOG_INFO, "RAMP-API-FLAG-PUT",
+            "key=%s version=%llu actor=%s", f->key,
+            (unsigned long long) f->version, r->tok.name);
+        return res_flag(ok_status, f);
+    }
+    if (rv == RAMP_ECONFLICT && expect == 0) {
+        return res_error(409, "key", "flag '%s' exists", f->key);
+    }
+    if (rv == RAMP_ECONFLICT) {
+        return res_error(cond == C_VERSION ? 412 : 409, NULL,
+            "flag '%s' changed meanwhile", f->key);
+    }
+    if (rv == RAMP_EINVAL) {
+        return res_error(400, NULL, "invalid flag");
+    }
+    return res_store_err(rv, "write flag");
+}
+
+static nng_http_res *
+do_flag_create(struct api_req *r)
+{
+    struct rp_flag *f = NULL;
+    nng_http_res *res;
+
+    res = flag_decode(r->json, &f);
+    if (res != NULL) {
+        return res;
+    }
+    res = flag_commit(r, f, 0, C_NONE, 201);
+    if (res != NULL && nng_http_res_get_status(res) == 201) {
+        char loc[RP_KEY_MAX + 32];
+
+        snprintf(loc, sizeof(loc), "/api/v1/flags/%s", f->key);
+        (void) nng_http_res_set_header(res, "Location", loc);
+    }
+    rp_flag_free(f);
+    return res;
+}
+
+/*
+ * The precondition of a write to an existing flag: If-Match against the
+ * current version (412), else a "version" member in the body that is not
+ * the current one (409: the client edited a stale copy).
+ */
+static nng_http_res *
+flag_precondition(const struct rp_flag *cur, enum api_cond cond, uint64_t want,
+    const json_t *doc)
+{
+    json_t *v;
+
+    if (cond == C_VERSION && want != cur->version) {
+        return res_error(412, NULL, "flag '%s' is at version %llu, not %llu",
+            cur->key, (unsigned long long) cur->version,
+            (unsigned long long) want);
+    }
+    if (cond == C_NONE && doc != NULL &&
+        (v = json_object_get(doc, "version")) != NULL && json_is_integer(v) &&
+        (uint64_t) json_integer_value(v) != cur->version) {
+        return res_error(409, "version",
+            "flag '%s' is at version %llu, the body has %lld", cur->key,
+            (unsigned long long) cur->version,
+            (long long) json_integer_value(v));
+    }
+    return NULL;
+}
+
+/* Read the flag a write applies to: 404 if missing. */
+static nng_http_res *
+flag_current(struct api_req *r, struct rp_flag **cur)
+{
+    ramp_err rv = ctl_store_flag_get(r->a->st, r->param, cur);
+
+    if (rv == RAMP_ENOTFOUND) {
+        return res_error(404, NULL, "no flag '%s'", r->param);
+    }
+    if (rv != RAMP_OK) {
+        return res_store_err(rv, "get flag");
+    }
+    return NULL;
+}
+
+static nng_http_res *
+do_flag_replace(struct api_req *r, bool patch)
+{
+    struct rp_flag *cur = NULL, *f = NULL;
+    json_t *doc = NULL, *k;
+    enum api_cond cond;
+    uint64_t want;
+    nng_http_res *res;
+
+    res = cond_parse(r, &cond, &want);
+    if (res != NULL) {
+        return res;
+    }
+    res = flag_current(r, &cur);
+    if (res != NULL) {
+        return res;
+    }
+    if (patch) {
+        json_t *curj = rp_flag_to_json(cur);
+
+        doc = curj != NULL ? rp_json_merge_patch(curj, r->json) : NULL;
+        json_decref(curj);
+        if (doc == NULL) {
+            res = res_error(503, NULL, "out of memory");
+            goto out;
+        }
+    } else {
+        doc = json_incref(r->json);
+    }
+    /* The key is the URL's: a body may omit it, never change it. */
+    k = json_object_get(doc, "key");
+    if (k == NULL && !patch) {
+        json_object_set_new(doc, "key", json_string(r->param));
+    } else if (k != NULL && (!json_is_string(k) ||
+                                strcmp(json_string_value(k), r->param) != 0)) {
+        res = res_error(
+            400, "key", "the body's key is not the URL's '%s'", r->param);
+        goto out;
+    }
+    res = flag_precondition(cur, cond, want, patch ? r->json : doc);
+    if (res != NULL) {
+        goto out;
+    }
+    res = flag_decode(doc, &f);
+    if (res != NULL) {
+        goto out;
+    }
+    res = flag_commit(r, f, cur->version, cond, 200);
+
+out:
+    json_decref(doc);
+    rp_flag_free(cur);
+    rp_flag_free(f);
+    return res;
+}
+
+static nng_http_res *
+do_flag_delete(struct api_req *r)
+{
+    struct rp_flag *cur = NULL;
+    struct put_arg p = {NULL, 0, r->tok.name, r->param};
+    enum api_cond cond;
+    uint64_t want;
+    nng_http_res *res;
+    ramp_err rv;
+
+    res = cond_parse(r, &cond, &want);
+    if (res != NULL) {
+        return res;
+    }
+    res = flag_current(r, &cur);
+    if (res != NULL) {
+        return res;
+    }
+    res = flag_precondition(cur, cond, want, NULL);
+    if (res != NULL) {
+        rp_flag_free(cur);
+        return res;
+    }
+    p.expect = cur->version;
+    rp_flag_free(cur);
+    rv = ctl_pub_change(r->a->pub, change_delete, &p);
+    if (rv == RAMP_OK) {
+        RAMP_LOG(RP_LOG_INFO, "RAMP-API-FLAG-DELETE", "key=%s actor=%s",
+            r->param, r->tok.name);
+        return res_json(204, NULL);
+    }
+    if (rv == RAMP_ECONFLICT) {
+        return res_error(cond == C_VERSION ? 412 : 409, NULL,
+            "flag '%s' changed meanwhile", r->param);
+    }
+    if (rv == RAMP_ENOTFOUND) {
+        return res_error(404, NULL, "no flag '%s'", r->param);
+    }
+    return res_store_err(rv, "delete flag");
+}
+
+static nng_http_res *
+do_flag_switch(struct api_req *r, bool enable)
+{
+    struct rp_flag *cur = NULL;
+    enum api_cond cond;
+    uint64_t want;
+    nng_http_res *res;
+
+    res = cond_parse(r, &cond, &want);
+    if (res != NULL) {
+        return res;
+    }
+    res = flag_current(r, &cur);
+    if (res != NULL) {
+        return res;
+    }
+    res = flag_precondition(cur, cond, want, NULL);
+    if (res == NULL && cur->enabled == enable) {
+        /* Already so: answer the flag as it is, change nothing. */
+        res = res_flag(200, cur);
+    } else if (res == NULL) {
+        cur->enabled = enable;
+        res = flag_commit(r, cur, cur->version, cond, 200);
+    }
+    rp_flag_free(cur);
+    return res;
+}
+
+static nng_http_res *
+do_token_create(struct api_req *r)
+{
+    const char *name = NULL, *role = NULL, *k;
+    json_t *v;
+    enum ctl_role rl;
+    char tok[CTL_TOKEN_STRLEN];
+    nng_http_res *res;
+    ramp_err rv;
+
+    json_object_foreach(r->json, k, v)
+    {
+        if (strcmp(k, "name") == 0 && json_is_string(v)) {
+            name = json_string_value(v);
+        } else if (strcmp(k, "role") == 0 && json_is_string(v)) {
+            role = json_string_value(v);
+        } else {
+            return res_error(400, k,
+                strcmp(k, "name") == 0 || strcmp(k, "role") == 0
+                    ? "must be a string"
+                    : "unknown member");
+        }
+    }
+    if (name == NULL) {
+        return res_error(400, "name", "required");
+    }
+    if (role == NULL) {
+        return res_error(400, "role", "required");
+    }
+    if (ctl_role_parse(role, &rl) != RAMP_OK) {
+        return res_error(400, "role", "must be admin, operator or viewer");
+    }
+    rv = ctl_store_token_create(r->a->st, name, rl, r->tok.name, now_ms(), tok);
+    if (rv == RAMP_EINVAL) {
+        return res_error(400, "name", "must match [A-Za-z0-9_.-]{1,64}");
+    }
+    if (rv == RAMP_EEXIST) {
+        return res_error(409, "name", "a live token named '%s' exists", name);
+    }
+    if (rv != RAMP_OK) {
+        return res_store_err(rv, "create token");
+    }
+    RAMP_LOG(RP_LOG_INFO, "RAMP-API-TOKEN-CREATE", "name=%s role=%s actor=%s",
+        name, ctl_role_name(rl), r->tok.name);
+    res = res_json(201, json_pack("{s:s, s:s, s:s}", "name", name, "role",
+                            ctl_role_name(rl), "token", tok));
+    sodium_memzero(tok, sizeof(tok));
+    return res;
+}
+
+static nng_http_res *
+do_token_revoke(struct api_req *r)
+{
+    ramp_err rv;
+
+    rv = ctl_store_token_revoke(r->a->st, r->param, r->tok.name, now_ms());
+    if (rv == RAMP_ENOTFOUND) {
+        return res_error(404, NULL, "no live token '%s'", r->param);
+    }
+    if (rv != RAMP_OK) {
+        return res_store_err(rv, "revoke token");
+    }
+    RAMP_LOG(RP_LOG_INFO, "RAMP-API-TOKEN-REVOKE", "name=%s actor=%s", r->param,
+        r->tok.name);
+    return res_json(204, NULL);
+}
+
+static nng_http_res *
+api_write(struct api_req *r)
+{
+    switch (r->route) {
+    case R_FLAGS:
+        return do_flag_create(r);
+    case R_FLAG:
+        if (r->method == M_DELETE) {
+            return do_flag_delete(r);
+        }
+        return do_flag_replace(r, r->method == M_PATCH);
+    case R_FLAG_ENABLE:
+        return do_flag_switch(r, true);
+    case R_FLAG_DISABLE:
+        return do_flag_switch(r, false);
+    case R_TOKENS:
+        return do_token_create(r);
+    case R_TOKEN:
+        return do_token_revoke(r);
+    default:
+        return res_error(500, NULL, "no writer for this route");
+    }
+}
+
+static void *
+api_writer_main(void *arg)
+{
+    struct ctl_api *a = arg;
+
+    pthread_mutex_lock(&a->mtx);
+    for (;;) {
+        struct api_req *r;
+
+        while (a->head == NULL && !a->closing) {
+            pthread_cond_wait(&a->cv, &a->mtx);
+        }
+        r = a->head;
+        if (r == NULL) {
+            break; /* closing and drained */
+        }
+        a->head = r->next;
+        if (a->head == NULL) {
+            a->tail = NULL;
+        }
+        a->queued--;
+        if (a->closing) {
+            pthread_mutex_unlock(&a->mtx);
+            req_finish(r, res_error(503, NULL, "shutting down"));
+        } else {
+            pthread_mutex_unlock(&a->mtx);
+            req_finish(r, api_write(r));
+        }
+        pthread_mutex_lock(&a->mtx);
+    }
+    pthread_mutex_unlock(&a->mtx);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Dispatch                                                            */
+/* ------------------------------------------------------------------ */
+
+static nng_http_res *
+api_auth(struct api_req *r)
+{
+    const char *h = nng_http_req_get_header(r->req, "Authorization");
+    int need = route_role(r->route, r->method);
+    nng_http_res *res;
+    ramp_err rv;
+
+    if (need < 0) {
+        return NULL;
+    }
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+        res = res_error(401, NULL, "a bearer token is required");
+        goto unauth;
+    }
+    h += 7;
+    while (*h == ' ') {
+        h++;
+    }
+    rv = ctl_store_token_lookup(r->a->st, h, &r->tok);
+    if (rv == RAMP_ENOTFOUND || rv == RAMP_EINVAL) {
+        RAMP_LOG(RP_LOG_NOTICE, "RAMP-API-AUTH-FAIL", "why=unknown");
+        res = res_error(401, NULL, "unknown token");
+        goto unauth;
+    }
+    if (rv == RAMP_EPERM) {
+        RAMP_LOG(RP_LOG_NOTICE, "RAMP-API-AUTH-FAIL", "why=revoked name=%s",
+            r->tok.name);
+        res = res_error(401, NULL, "token revoked");
+        goto unauth;
+    }
+    if (rv != RAMP_OK) {
+        return res_store_err(rv, "token lookup");
+    }
+    if ((int) r->tok.role < need) {
+        return res_error(403, NULL, "role %s may not do this (needs %s)",
+            ctl_role_name(r->tok.role), ctl_role_name((enum ctl_role) need));
+    }
+    return NULL;
+
+unauth:
+    if (res != NULL) {
+        (void) nng_http_res_set_header(res, "WWW-Authenticate", "Bearer");
+    }
+    return res;
+}
+
+/* Routes without a body of their own take none, or the empty object. */
+static nng_http_res *
+body_none(struct api_req *r)
+{
+    nng_http_res *res;
+    const char *k;
+    json_t *v;
+
+    if (r->body_len == 0) {
+        return NULL;
+    }
+    res = body_json(r, false);
+    if (res != NULL) {
+        return res;
+    }
+    json_object_foreach(r->json, k, v)
+    {
+        (void) v;
+        return res_error(400, k, "unknown member: this route takes no body");
+    }
+    return NULL;
+}
+
+/* Check everything that needs no store write; NULL: go on. */
+static nng_http_res *
+api_check(struct api_req *r)
+{
+    const char *uri = nng_http_req_get_uri(r->req);
+    char path[API_URI_MAX];
+    const char *q;
+    size_t n;
+    nng_http_res *res;
+
+    if (strlen(uri) >= API_URI_MAX) {
+        return res_error(404, NULL, "request target too long");
+    }
+    q = strchr(uri, '?');
+    n = q != NULL ? (size_t) (q - uri) : strlen(uri);
+    memcpy(path, uri, n);
+    path[n] = '\0';
+    snprintf(r->query, sizeof(r->query), "%s", q != NULL ? q + 1 : "");
+    r->method = method_of(nng_http_req_get_method(r->req));
+    if (!route_match(r, path)) {
+        return res_error(404, NULL, "no such route");
+    }
+    if (!route_allows(r->route, r->method)) {
+        res = res_error(405, NULL, "method %s not allowed here",
+            nng_http_req_get_method(r->req));
+        if (res != NULL) {
+            (void) nng_http_res_set_header(res, "Allow", route_allow(r->route));
+        }
+        return res;
+    }
+    res = api_auth(r);
+    if (res != NULL) {
+        return res;
+    }
+    if ((r->route == R_FLAG || r->route == R_FLAG_ENABLE ||
+            r->route == R_FLAG_DISABLE) &&
+        !rp_flag_key_valid(r->param, strlen(r->param))) {
+        return res_error(
+            400, "key", "not a flag key: [a-z0-9][a-z0-9._-]{0,127}");
+    }
+    if (r->route != R_FLAGS && r->route != R_AUDIT && r->query[0] != '\0') {
+        static const char *const none[] = {NULL};
+        char vals[1][API_PARAM_MAX];
+        bool set[1] = {false};
+
+        res = query_parse(r->query, none, vals, set);
+        if (res != NULL) {
+            return res;
+        }
+    }
+    switch (r->method) {
+    case M_POST:
+        if (r->route == R_FLAGS || r->route == R_TOKENS) {
+            return body_json(r, false);
+        }
+        return body_none(r);
+    case M_PUT:
+        return body_json(r, false);
+    case M_PATCH:
+        return body_json(r, true);
+    default:
+        return NULL; /* GET and DELETE ignore a body */
+    }
+}
+
+static void
+api_dispatch(struct api_req *r)
+{
+    struct ctl_api *a = r->a;
+    nng_http_res *res = api_check(r);
+
+    if (res != NULL) {
+        req_finish(r, res);
+        return;
+    }
+    if (route_is_write(r->route, r->method)) {
+        pthread_mutex_lock(&a->mtx);
+        if (a->closing || a->queued >= a->queue_max) {
+            bool closing = a->closing;
+
+            pthread_mutex_unlock(&a->mtx);
+            req_finish(
+                r, res_error(503, NULL, "%s",
+                       closing ? "shutting down" : "too many writes waiting"));
+            return;
+        }
+        r->next = NULL;
+        if (a->tail != NULL) {
+            a->tail->next = r;
+        } else {
+            a->head = r;
+        }
+        a->tail = r;
+        a->queued++;
+        pthread_cond_broadcast(&a->cv);
+        pthread_mutex_unlock(&a->mtx);
+        return;
+    }
+    switch (r->route) {
+    case R_HEALTHZ:
+        res = do_healthz(r);
+        break;
+    case R_FLAGS:
+        res = do_flag_list(r);
+        break;
+    case R_FLAG:
+        res = do_flag_get(r);
+        break;
+    case R_AUDIT:
+        res = do_audit(r);
+        break;
+    case R_TOKENS:
+        res = do_token_list(r);
+        break;
+    default:
+        res = res_error(500, NULL, "no reader for this route");
+        break;
+    }
+    req_finish(r, res);
+}
+
+static void
+api_body_cb(void *arg)
+{
+    struct api_req *r = arg;
+    int rc = nng_aio_result(r->rxaio);
+
+    if (rc != 0) {
+        /* The peer went away or the server is stopping: nothing to
+         * answer, and failing the aio makes nng drop the connection. */
+        struct ctl_api *a = r->a;
+        nng_aio *aio = r->aio;
+
+        req_free(r);
+        nng_aio_finish(aio, rc);
+        pthread_mutex_lock(&a->mtx);
+        if (--a->inflight == 0) {
+            pthread_cond_broadcast(&a->cv);
+        }
+        pthread_mutex_unlock(&a->mtx);
+        return;
+    }
+    api_dispatch(r);
+}
+
+/* Content-Length as a number; false if malformed. */
+static bool
+content_length(const char *h, uint64_t *out)
+{
+    while (*h == ' ') {
+        h++;
+    }
+    return param_int(h, 0, UINT64_MAX / 2, out);
+}
+
+static void
+api_cb(nng_aio *aio)
+{
+    nng_http_req *req = nng_aio_get_input(aio, 0);
+    nng_http_handler *h = nng_aio_get_input(aio, 1);
+    nng_http_conn *conn = nng_aio_get_input(aio, 2);
+    struct ctl_api *a = nng_http_handler_get_data(h);
+    struct api_req *r;
+    const char *cl;
+    uint64_t len = 0;
+    bool closing;
+
+    r = rp_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        nng_aio_finish(aio, NNG_ENOMEM);
+        return;
+    }
+    r->a = a;
+    r->aio = aio;
+    r->req = req;
+    r->conn = conn;
+    pthread_mutex_lock(&a->mtx);
+    a->inflight++;
+    closing = a->closing;
+    pthread_mutex_unlock(&a->mtx);
+    if (closing) {
+        r->close = true;
+        req_finish(r, res_error(503, NULL, "shutting down"));
+        return;
+    }
+    /* nng would silently ignore a chunked body and then parse it as the
+     * next request (DESIGN §10): refuse, and close. */
+    if (nng_http_req_get_header(req, "Transfer-Encoding") != NULL) {
+        r->close = true;
+        req_finish(r, res_error(411, NULL,
+                          "Transfer-Encoding is not supported: send the "
+                          "body with Content-Length"));
+        return;
+    }
+    cl = nng_http_req_get_header(req, "Content-Length");
+    if (cl != NULL && !content_length(cl, &len)) {
+        r->close = true;
+        req_finish(r, res_error(400, "Content-Length", "malformed"));
+        return;
+    }
+    if (len > a->max_body) {
+        r->close = true;
+        req_finish(r,
+            res_error(413, NULL, "body of %llu bytes is over the limit of %zu",
+                (unsigned long long) len, a->max_body));
+        return;
+    }
+    if (len > 0) {
+        nng_iov iov;
+
+        r->body = rp_alloc((size_t) len);
+        if (r->body == NULL || nng_aio_alloc(&r->rxaio, api_body_cb, r) != 0) {
+            r->close = true;
+            req_finish(r, res_error(503, NULL, "out of memory"));
+            return;
+        }
+        r->body_len = (size_t) len;
+        iov.iov_buf = r->body;
+        iov.iov_len = r->body_len;
+        nng_aio_set_iov(r->rxaio, 1, &iov);
+        nng_http_conn_read_all(conn, r->rxaio);
+        return;
+    }
+    api_dispatch(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Open and close                                                      */
+/* ------------------------------------------------------------------ */
+
+/* Runs when nng frees the handler: no callback can follow. */
+static void
+api_handler_gone(void *arg)
+{
+    struct ctl_api *a = arg;
+
+    pthread_mutex_lock(&a->mtx);
+    a->gone = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mtx);
+}
+
+/* Wait (bounded) for api_handler_gone(); true if it ran. */
+static bool
+api_wait_gone(struct ctl_api *a)
+{
+    struct timespec dl;
+    bool gone;
+
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += API_CLOSE_WAIT_S;
+    pthread_mutex_lock(&a->mtx);
+    while (!a->gone) {
+        if (pthread_cond_timedwait(&a->cv, &a->mtx, &dl) == ETIMEDOUT) {
+            break;
+        }
+    }
+    gone = a->gone;
+    pthread_mutex_unlock(&a->mtx);
+    if (!gone) {
+        RAMP_LOG(RP_LOG_WARNING, "RAMP-API-CLOSE-SLOW", "wait_s=%d",
+            API_CLOSE_WAIT_S);
+    }
+    return gone;
+}
+
+static void
+api_free(struct ctl_api *a)
+{
+    pthread_cond_destroy(&a->cv);
+    pthread_mutex_destroy(&a->mtx);
+    rp_free(a);
+}
+
+ramp_err
+ctl_api_open(const struct ctl_api_opts *o, struct ctl_store *st,
+    struct ctl_pub *pub, struct ctl_api **out)
+{
+    struct ctl_api *a;
+    nng_url *url = NULL;
+    nng_sockaddr sa;
+    int rc;
+    ramp_err rv = RAMP_OK;
+
+    if (o == NULL || o->url == NULL || st == NULL || pub == NULL ||
+        out == NULL) {
+        return RAMP_EINVAL;
+    }
+    a = rp_calloc(1, sizeof(*a));
+    if (a == NULL) {
+        return RAMP_ENOMEM;
+    }
+    a->st = st;
+    a->pub = pub;
+    a->max_body = o->max_body != 0 ? o->max_body : API_MAX_BODY_DEFAULT;
+    a->queue_max = o->write_queue != 0 ? o->write_queue : API_QUEUE_DEFAULT;
+    pthread_mutex_init(&a->mtx, NULL);
+    pthread_cond_init(&a->cv, NULL);
+
+    rc = nng_url_parse(&url, o->url);
+    if (rc != 0) {
+        api_free(a);
+        return RAMP_EINVAL;
+    }
+    rc = nng_http_server_hold(&a->server, url);
+    nng_url_free(url);
+    if (rc != 0) {
+        api_free(a);
+        return rc == NNG_ENOMEM ? RAMP_ENOMEM : RAMP_EINVAL;
+    }
+    /* One handler for everything: "/" as a tree, any method, no body
+     * collection (see the file comment). */
+    rc = nng_http_handler_alloc(&a->handler, "/", api_cb);
+    if (rc == 0) {
+        rc = nng_http_handler_set_method(a->handler, NULL);
+    }
+    if (rc == 0) {
+        rc = nng_http_handler_set_tree(a->handler);
+    }
+    if (rc == 0) {
+        rc = nng_http_handler_collect_body(a->handler, false, 0);
+    }
+    if (rc == 0) {
+        rc = nng_http_handler_set_data(a->handler, a, api_handler_gone);
+    }
+    if (rc == 0) {
+        rc = nng_http_server_add_handler(a->server, a->handler);
+    } else if (a->handler != NULL) {
+        nng_http_handler_free(a->handler);
+    }
+    if (rc != 0) {
+        nng_http_server_release(a->server);
+        api_free(a);
+        return rc == NNG_ENOMEM ? RAMP_ENOMEM : RAMP_EINVAL;
+    }
+    rc = nng_http_server_start(a->server);
+    if (rc != 0) {
+        RAMP_LOG(RP_LOG_ERR, "RAMP-API-LISTEN-FAIL", "url=%s err=\"%s\"",
+            o->url, nng_strerror(rc));
+        rv = RAMP_EIO;
+        goto fail;
+    }
+    rc = nng_http_server_get_addr(a->server, &sa);
+    if (rc == 0 && sa.s_family == NNG_AF_INET) {
+        a->port = ntohs(sa.s_in.sa_port);
+    } else if (rc == 0 && sa.s_family == NNG_AF_INET6) {
+        a->port = ntohs(sa.s_in6.sa_port);
+    }
+    if (pthread_create(&a->writer, NULL, api_writer_main, a) != 0) {
+        nng_http_server_stop(a->server);
+        rv = RAMP_ESYSTEM;
+        goto fail;
+    }
+    a->writer_started = true;
+    RAMP_LOG(RP_LOG_INFO, "RAMP-API-LISTEN", "url=%s port=%d max_body=%zu",
+        o->url, a->port, a->max_body);
+    *out = a;
+    return RAMP_OK;
+
+fail:
+    /* The handler is the server's now; its destructor marks a gone. */
+    nng_http_server_release(a->server);
+    if (api_wait_gone(a)) {
+        api_free(a);
+    }
+    return rv;
+}
+
+int
+ctl_api_port(struct ctl_api *a)
+{
+    return a->port;
+}
+
+void
+ctl_api_close(struct ctl_api *a)
+{
+    if (a == NULL) {
+        return;
+    }
+    /* No new connections; open ones are aborted, which fails their
+     * body reads. Requests already queued still hold nng's aio. */
+    nng_http_server_stop(a->server);
+    pthread_mutex_lock(&a->mtx);
+    a->closing = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mtx);
+    if (a->writer_started) {
+        pthread_join(a->writer, NULL);
+    }
+    pthread_mutex_lock(&a->mtx);
+    while (a->inflight > 0) {
+        pthread_cond_wait(&a->cv, &a->mtx);
+    }
+    pthread_mutex_unlock(&a->mtx);
+    nng_http_server_release(a->server);
+    /* nng frees the handler (and calls api_handler_gone) once the last
+     * connection is reaped; the wait is bounded so a stuck peer cannot
+     * hang shutdown, at the price of leaking this struct. */
+    if (api_wait_gone(a)) {
+        api_free(a);
+    }
+}
