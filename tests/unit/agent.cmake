@@ -6,3 +6,5 @@ target_compile_definitions(test_agent_config PRIVATE
     RAMP_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 ramp_unit_test(test_agent_policy)
 target_link_libraries(test_agent_policy PRIVATE ramp_agentd)
+ramp_unit_test(test_agent_serve)
+target_link_libraries(test_agent_serve PRIVATE ramp_agentd)
