@@ -150,6 +150,17 @@ static const char *const usage_cases[][12] = {
     {"version", "extra"},
     {"help", "nosuch"},
     {"help", "flag", "nosuch"},
+#ifdef RAMP_CLI_EVAL
+    {"eval"},
+    {"eval", "BAD"},
+    {"eval", "k", "--attr", "country"},
+    {"eval", "k", "--attr", "=de"},
+    {"eval", "k", "--attr", "key=user-1"},
+    {"eval", "k", "--attr"},
+    {"eval", "k", "--type", "colour"},
+    {"eval", "k", "--agent", "gopher://x"},
+    {"eval", "k", "--agent", ""},
+#endif
 };
 
 static void
@@ -293,7 +304,12 @@ static void
 test_help_everywhere(void **state)
 {
     static const struct cli_cmd *const tables[] = {
-        cli_flag_cmds, cli_admin_cmds};
+        cli_flag_cmds,
+        cli_admin_cmds,
+#ifdef RAMP_CLI_EVAL
+        cli_eval_cmds,
+#endif
+    };
     unsigned long before = cli_requests_sent();
     struct run r;
     int n = 0;
@@ -320,7 +336,11 @@ test_help_everywhere(void **state)
             n++;
         }
     }
+#ifdef RAMP_CLI_EVAL
+    assert_int_equal(n, 14);
+#else
     assert_int_equal(n, 13);
+#endif
 
     RUN(&r, "flag", "--help");
     assert_int_equal(r.rc, CLI_EXIT_OK);
