@@ -139,7 +139,7 @@ load_cfg(struct rp_cfg *cfg, int argc, char **argv)
     if (rv != RAMP_OK) {
         fprintf(stderr, "ramp-controller: %s\n", cfg->err);
         rp_cfg_fini(cfg);
-        return rv == RAMP_EIO ? CTL_EXIT_USAGE : CTL_EXIT_USAGE;
+        return CTL_EXIT_USAGE; /* a bad or unreadable config */
     }
     rp_log_level = rp_log_parse_level(rp_cfg_str(cfg, "log-level"));
     return CTL_EXIT_OK;
