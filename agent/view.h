@@ -68,6 +68,7 @@ struct agt_viewref;
 ramp_err agt_viewref_new(struct agt_viewref **out);
 void agt_viewref_free(struct agt_viewref *r); /* drops the current view */
 struct agt_view *agt_viewref_get(struct agt_viewref *r); /* held; may be NULL */
-void agt_viewref_set(struct agt_viewref *r, struct agt_view *v); /* takes v's hold */
+/* Takes v's hold (v may be NULL). */
+void agt_viewref_set(struct agt_viewref *r, struct agt_view *v);
 
 #endif

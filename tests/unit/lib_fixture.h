@@ -6,8 +6,8 @@
  * (rules, splits, a disabled json flag, rollouts by key and by host), and
  * the same flags kept in memory so tests can compare against rp_eval()
  * on objects that never went through the cache or the view.
- * Include after <cmocka.h> and testutil.h. Everything is static inline, so each
- * test uses what it needs without unused-function warnings.
+ * Include after <cmocka.h> and testutil.h. Everything is static inline,
+ * so each test uses what it needs without unused-function warnings.
  */
 #ifndef RAMP_LIB_FIXTURE_H
 #define RAMP_LIB_FIXTURE_H
