@@ -82,7 +82,9 @@ out_member(FILE *out, const json_t *obj, const char *name)
     char buf[4200]; /* descriptions are at most 4096 bytes */
     const json_t *v = json_object_get(obj, name);
 
-    if (v == NULL) {
+    /* An empty string (a flag without description) is left out rather
+     * than printed as a line ending in blanks. */
+    if (v == NULL || (json_is_string(v) && json_string_length(v) == 0)) {
         return;
     }
     out_text(v, buf, sizeof(buf));

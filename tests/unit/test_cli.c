@@ -508,7 +508,7 @@ test_print_flag(void **state)
     s = capture_flag("{\"key\":\"dark\",\"type\":\"bool\",\"variants\":"
                      "{\"on\":true,\"off\":false},\"enabled\":false,"
                      "\"description\":\"\\u001b]0;pwned\\u0007\","
-                     "\"rules\":[],\"version\":1}",
+                     "\"rules\":[],\"version\":1,\"updated_by\":\"\"}",
         cli_print_flag, NULL);
     assert_string_equal(s, "key:             dark\n"
                            "type:            bool\n"
