@@ -15,9 +15,7 @@
 static const struct cli_cmd *const cli_tables[] = {
     cli_flag_cmds,
     cli_admin_cmds,
-#ifdef RAMP_CLI_EVAL
     cli_eval_cmds,
-#endif
 };
 
 #define CLI_NTABLES (sizeof(cli_tables) / sizeof(cli_tables[0]))

@@ -3,18 +3,13 @@
 ramp_unit_test(test_cli)
 target_link_libraries(test_cli PRIVATE ramp_cli)
 
-# The ramp binary against the controller's HTTP API, run in-process
-# (ramp_ctl carries the API from the commit that adds ramp-controller).
-if(TARGET ramp-controller)
-    ramp_unit_test(test_cli_api)
-    target_link_libraries(test_cli_api PRIVATE ramp_ctl)
-    target_compile_definitions(test_cli_api PRIVATE
-        RAMP_CLI_BIN="$<TARGET_FILE:ramp-cli>")
-    add_dependencies(test_cli_api ramp-cli)
-endif()
+# The ramp binary against the controller's HTTP API, run in-process.
+ramp_unit_test(test_cli_api)
+target_link_libraries(test_cli_api PRIVATE ramp_ctl)
+target_compile_definitions(test_cli_api PRIVATE
+    RAMP_CLI_BIN="$<TARGET_FILE:ramp-cli>")
+add_dependencies(test_cli_api ramp-cli)
 
 # `ramp eval` through libramp's direct mode on a real agent cache.
-if(TARGET ramp_static)
-    ramp_unit_test(test_cli_eval)
-    target_link_libraries(test_cli_eval PRIVATE ramp_cli ramp_agt)
-endif()
+ramp_unit_test(test_cli_eval)
+target_link_libraries(test_cli_eval PRIVATE ramp_cli ramp_agt)

@@ -150,7 +150,6 @@ static const char *const usage_cases[][12] = {
     {"version", "extra"},
     {"help", "nosuch"},
     {"help", "flag", "nosuch"},
-#ifdef RAMP_CLI_EVAL
     {"eval"},
     {"eval", "BAD"},
     {"eval", "k", "--attr", "country"},
@@ -160,7 +159,6 @@ static const char *const usage_cases[][12] = {
     {"eval", "k", "--type", "colour"},
     {"eval", "k", "--agent", "gopher://x"},
     {"eval", "k", "--agent", ""},
-#endif
 };
 
 static void
@@ -306,9 +304,7 @@ test_help_everywhere(void **state)
     static const struct cli_cmd *const tables[] = {
         cli_flag_cmds,
         cli_admin_cmds,
-#ifdef RAMP_CLI_EVAL
         cli_eval_cmds,
-#endif
     };
     unsigned long before = cli_requests_sent();
     struct run r;
@@ -336,11 +332,7 @@ test_help_everywhere(void **state)
             n++;
         }
     }
-#ifdef RAMP_CLI_EVAL
     assert_int_equal(n, 14);
-#else
-    assert_int_equal(n, 13);
-#endif
 
     RUN(&r, "flag", "--help");
     assert_int_equal(r.rc, CLI_EXIT_OK);
