@@ -790,52 +790,33 @@ out:
     return rv;
 }
 
-ramp_err
-agt_cache_apply(struct agt_cache *c, const uint8_t *buf, size_t len,
-    struct agt_apply_result *res)
+/*
+ * Verify and apply one envelope inside the caller's write transaction.
+ * *last and keys[0..*nkeys) are the state as of txn and are updated when
+ * the envelope changes them (its seq; a KEY_ROTATE's new key), so a batch
+ * of envelopes can share one transaction. On a store failure the caller
+ * must abort txn (LMDB marks it failed); a rejection before any write
+ * leaves txn usable.
+ */
+static ramp_err
+cache_apply_txn(struct agt_cache *c, MDB_txn *txn, const uint8_t *buf,
+    size_t len, uint64_t *last, struct rp_pubkey *keys, size_t *nkeys,
+    struct agt_apply_result *r)
 {
-    struct agt_apply_result r = {.outcome = AGT_APPLY_MALFORMED};
-    struct rp_pubkey keys[AGT_CACHE_MAXKEYS];
     struct rp_envelope e;
-    MDB_txn *txn = NULL;
-    uint64_t last = 0;
-    size_t nkeys = 0;
     bool decoded = false;
     ramp_err rv;
 
-    if (c == NULL || (buf == NULL && len > 0)) {
-        rv = RAMP_EINVAL;
-        goto out;
-    }
-    /*
-     * The write transaction is taken first, and the pinned keys and seq
-     * are read inside it: another writer (a second thread, a resync
-     * reply racing PUB) cannot slip an update between the check and the
-     * write. The cost is holding the writer lock through one signature
-     * check (~60 us), which nobody else is waiting for.
-     */
-    rv = cache_begin(c, true, &txn);
-    if (rv != RAMP_OK) {
-        r.outcome = outcome_store(rv);
-        goto out;
-    }
-    rv = meta_seq(c, txn, &last);
-    if (rv == RAMP_OK) {
-        rv = meta_keys(c, txn, keys, &nkeys);
-    }
-    if (rv != RAMP_OK) {
-        r.outcome = outcome_store(rv);
-        goto out;
-    }
-    r.last = last;
+    *r = (struct agt_apply_result) {.outcome = AGT_APPLY_MALFORMED,
+        .last = *last};
     /* Verify before anything of the payload is looked at. */
-    rv = rp_env_open(buf, len, keys, nkeys, &e);
+    rv = rp_env_open(buf, len, keys, *nkeys, &e);
     if (rv != RAMP_OK) {
-        r.outcome = outcome_open(rv);
-        goto out;
+        r->outcome = outcome_open(rv);
+        return rv;
     }
-    r.kind = e.kind;
-    r.seq = e.seq;
+    r->kind = e.kind;
+    r->seq = e.seq;
 
     switch (e.kind) {
     case RP_KIND_HEARTBEAT: {
@@ -844,67 +825,145 @@ agt_cache_apply(struct agt_cache *c, const uint8_t *buf, size_t len,
         rv = rp_heartbeat_decode(e.payload, e.payload_len, &h);
         if (rv != RAMP_OK || h.seq != e.seq) {
             rv = rv == RAMP_ENOMEM ? rv : RAMP_EPROTO;
-            r.outcome =
+            r->outcome =
                 rv == RAMP_ENOMEM ? AGT_APPLY_NOMEM : AGT_APPLY_MALFORMED;
-            goto out;
+            return rv;
         }
         /* Consumes no seq and is never stored; behind or equal says
          * nothing new. */
-        r.outcome = AGT_APPLY_HEARTBEAT;
-        r.resync = e.seq > last;
-        goto out;
+        r->outcome = AGT_APPLY_HEARTBEAT;
+        r->interval_ms = h.interval_ms;
+        r->resync = e.seq > *last;
+        return RAMP_OK;
     }
     case RP_KIND_HEALTH:
-        rv = RAMP_ETYPE;
-        r.outcome = AGT_APPLY_WRONG_KIND;
-        goto out;
+        r->outcome = AGT_APPLY_WRONG_KIND;
+        return RAMP_ETYPE;
     case RP_KIND_SNAPSHOT:
         /* Checked before decoding: an old snapshot (up to 15 MiB) is
          * dropped without the work. Equal is allowed: it rewrites the
          * same state, which repairs nothing but harms nothing. */
-        if (e.seq < last) {
-            rv = RAMP_EREPLAY;
-            r.outcome = AGT_APPLY_REPLAY;
-            goto out;
+        if (e.seq < *last) {
+            r->outcome = AGT_APPLY_REPLAY;
+            return RAMP_EREPLAY;
         }
         rv = apply_snapshot(c, txn, &e, &decoded);
         break;
     default:
-        if (e.seq <= last) {
-            rv = RAMP_EREPLAY;
-            r.outcome = AGT_APPLY_REPLAY;
-            goto out;
+        if (e.seq <= *last) {
+            r->outcome = AGT_APPLY_REPLAY;
+            return RAMP_EREPLAY;
         }
-        if (e.seq > last + 1) {
-            rv = RAMP_EGAP;
-            r.outcome = AGT_APPLY_GAP;
-            r.resync = true;
-            goto out;
+        if (e.seq > *last + 1) {
+            r->outcome = AGT_APPLY_GAP;
+            r->resync = true;
+            return RAMP_EGAP;
         }
         rv = apply_change(c, txn, &e, &decoded);
         break;
     }
     if (rv != RAMP_OK) {
         if (!decoded) {
-            r.outcome =
+            r->outcome =
                 rv == RAMP_ENOMEM ? AGT_APPLY_NOMEM : AGT_APPLY_MALFORMED;
         } else {
-            r.outcome = outcome_store(rv);
+            r->outcome = outcome_store(rv);
         }
-        goto out;
+        return rv;
     }
     rv = meta_put_seq(c, txn, e.seq);
     if (rv != RAMP_OK) {
+        r->outcome = outcome_store(rv);
+        return rv;
+    }
+    if (e.kind == RP_KIND_KEY_ROTATE) {
+        /* Later envelopes of this batch are signed by the new key. */
+        rv = meta_keys(c, txn, keys, nkeys);
+        if (rv != RAMP_OK) {
+            r->outcome = outcome_store(rv);
+            return rv;
+        }
+    }
+    r->outcome = AGT_APPLY_APPLIED;
+    r->last = e.seq;
+    *last = e.seq;
+    return RAMP_OK;
+}
+
+/*
+ * True when a failed apply may have left txn unusable: a write failed in
+ * it (LMDB then refuses the commit), or memory ran out somewhere we
+ * cannot tell from before the first write. The batch is then abandoned.
+ */
+static bool
+apply_failed_store(const struct agt_apply_result *r)
+{
+    switch (r->outcome) {
+    case AGT_APPLY_FULL:
+    case AGT_APPLY_STORE:
+    case AGT_APPLY_READONLY:
+    case AGT_APPLY_NOMEM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/*
+ * Take the write transaction and read the state it applies to. The pinned
+ * keys and seq are read inside it: another writer (a second thread, a
+ * resync reply racing PUB) cannot slip an update between the check and
+ * the write. The cost is holding the writer lock through the signature
+ * checks (~60 us each), which nobody else is waiting for.
+ */
+static ramp_err
+cache_apply_begin(struct agt_cache *c, MDB_txn **txn, uint64_t *last,
+    struct rp_pubkey *keys, size_t *nkeys)
+{
+    ramp_err rv;
+
+    rv = cache_begin(c, true, txn);
+    if (rv != RAMP_OK) {
+        return rv;
+    }
+    rv = meta_seq(c, *txn, last);
+    if (rv == RAMP_OK) {
+        rv = meta_keys(c, *txn, keys, nkeys);
+    }
+    return rv;
+}
+
+ramp_err
+agt_cache_apply(struct agt_cache *c, const uint8_t *buf, size_t len,
+    struct agt_apply_result *res)
+{
+    struct agt_apply_result r = {.outcome = AGT_APPLY_MALFORMED};
+    struct rp_pubkey keys[AGT_CACHE_MAXKEYS];
+    MDB_txn *txn = NULL;
+    uint64_t last = 0, before;
+    size_t nkeys = 0;
+    ramp_err rv;
+
+    if (c == NULL || (buf == NULL && len > 0)) {
+        rv = RAMP_EINVAL;
+        goto out;
+    }
+    rv = cache_apply_begin(c, &txn, &last, keys, &nkeys);
+    if (rv != RAMP_OK) {
         r.outcome = outcome_store(rv);
+        r.last = last;
+        goto out;
+    }
+    before = last;
+    rv = cache_apply_txn(c, txn, buf, len, &last, keys, &nkeys, &r);
+    if (rv != RAMP_OK || r.outcome != AGT_APPLY_APPLIED) {
         goto out;
     }
     rv = cache_commit(&txn);
     if (rv != RAMP_OK) {
         r.outcome = outcome_store(rv);
-        goto out;
+        r.last = before; /* nothing of it is stored */
     }
-    r.outcome = AGT_APPLY_APPLIED;
-    r.last = e.seq;
 
 out:
     cache_abort(&txn);
@@ -930,12 +989,22 @@ agt_cache_resync_req(struct agt_cache *c, struct rp_buf *out)
     return rp_resync_req_encode(out, &req);
 }
 
+/*
+ * All envelopes of a reply go through one write transaction, committed
+ * once: a catch-up of thousands of updates costs one fsync, not one each.
+ * A rejection stops the batch and commits what came before it; a store
+ * failure aborts the whole batch (nothing of it is stored).
+ */
 ramp_err
 agt_cache_apply_resync(struct agt_cache *c, const uint8_t *buf, size_t len,
     struct agt_resync_result *res)
 {
     struct agt_resync_result r = {.last = {.outcome = AGT_APPLY_MALFORMED}};
     struct rp_resync_rep rep = {0};
+    struct rp_pubkey keys[AGT_CACHE_MAXKEYS];
+    MDB_txn *txn = NULL;
+    uint64_t last = 0, start;
+    size_t nkeys = 0;
     ramp_err rv;
 
     if (c == NULL || (buf == NULL && len > 0)) {
@@ -951,8 +1020,19 @@ agt_cache_apply_resync(struct agt_cache *c, const uint8_t *buf, size_t len,
     r.status = rep.status;
     r.nenvs = rep.nenvs;
     r.failed_at = rep.nenvs;
+    if (rep.nenvs == 0) {
+        goto out;
+    }
+    rv = cache_apply_begin(c, &txn, &last, keys, &nkeys);
+    if (rv != RAMP_OK) {
+        r.last.outcome = outcome_store(rv);
+        r.failed_at = 0;
+        goto out;
+    }
+    start = last;
     for (size_t i = 0; i < rep.nenvs; i++) {
-        rv = agt_cache_apply(c, rep.envs[i], rep.lens[i], &r.last);
+        rv = cache_apply_txn(
+            c, txn, rep.envs[i], rep.lens[i], &last, keys, &nkeys, &r.last);
         if (rv == RAMP_OK) {
             if (r.last.outcome == AGT_APPLY_APPLIED) {
                 r.applied++;
@@ -968,10 +1048,27 @@ agt_cache_apply_resync(struct agt_cache *c, const uint8_t *buf, size_t len,
             continue;
         }
         r.failed_at = i;
+        if (apply_failed_store(&r.last)) {
+            r.applied = 0; /* the whole batch goes with the transaction */
+            r.last.last = start;
+            goto out;
+        }
         break;
+    }
+    if (r.applied > 0) {
+        ramp_err crv = cache_commit(&txn);
+
+        if (crv != RAMP_OK) {
+            r.last.outcome = outcome_store(crv);
+            r.last.last = start;
+            r.failed_at = 0;
+            r.applied = 0;
+            rv = crv;
+        }
     }
 
 out:
+    cache_abort(&txn);
     rp_resync_rep_fini(&rep);
     if (res != NULL) {
         *res = r;

@@ -104,6 +104,7 @@ struct agt_apply_result {
     unsigned kind; /* envelope kind; 0 when the envelope did not verify */
     uint64_t seq;  /* envelope seq; 0 when it did not verify */
     uint64_t last; /* last applied seq after the call (0 if unreadable) */
+    uint32_t interval_ms; /* HEARTBEAT: the controller's interval */
 };
 
 /*
@@ -209,11 +210,13 @@ struct agt_resync_result {
 
 /*
  * Apply a resync reply (rp_resync_rep_decode form; buf borrowed for the
- * call): each envelope in order through agt_cache_apply(). Replays are
- * skipped and counted (the subscriber may have applied some of them from
- * PUB while the request was in flight); any other rejection stops there
- * and is returned, with everything before it kept (each envelope is its
- * own transaction, and each left a consistent state). RAMP_EPROTO or
+ * call): each envelope in order with agt_cache_apply()'s rules, all in
+ * ONE write transaction committed once (a catch-up costs one fsync).
+ * Replays are skipped and counted (the subscriber may have applied some
+ * of them from PUB while the request was in flight); any other rejection
+ * stops there and is returned, with everything before it committed. A
+ * storage failure (map full, LMDB error, out of memory) abandons the
+ * whole batch: applied is then 0 and the store is unchanged. RAMP_EPROTO or
  * RAMP_ETOOBIG when the reply itself does not decode (nothing applied).
  * res (may be NULL) is always written.
  */

@@ -151,28 +151,6 @@ sub_tick(struct agt_sub *s)
     }
 }
 
-/*
- * A heartbeat's interval: the cache verified the envelope but does not
- * return its payload, so open it again with the pinned keys. One ~60 us
- * verification per second; cheaper than a contract change.
- */
-static uint32_t
-sub_heartbeat_interval(struct agt_sub *s, const uint8_t *buf, size_t len)
-{
-    struct rp_pubkey keys[AGT_CACHE_MAXKEYS];
-    struct rp_heartbeat hb;
-    struct rp_envelope env;
-    size_t n = 0;
-
-    if (agt_cache_keys(s->cache, keys, AGT_CACHE_MAXKEYS, &n) != RAMP_OK ||
-        rp_env_open(buf, len, keys, n, &env) != RAMP_OK ||
-        env.kind != RP_KIND_HEARTBEAT ||
-        rp_heartbeat_decode(env.payload, env.payload_len, &hb) != RAMP_OK) {
-        return 0;
-    }
-    return hb.interval_ms;
-}
-
 /* Log one rejection, rate-limited per outcome. */
 static void
 sub_log_outcome(struct agt_sub *s, const struct agt_apply_result *res,
@@ -235,10 +213,8 @@ sub_handle(struct agt_sub *s, nng_msg *msg)
     }
     sub_log_outcome(s, &res, rv, "sub");
     if (res.outcome == AGT_APPLY_HEARTBEAT) {
-        uint32_t interval = sub_heartbeat_interval(s, buf, len);
-
         pthread_mutex_lock(&s->mu);
-        sub_contact_locked(s, interval, "heartbeat");
+        sub_contact_locked(s, res.interval_ms, "heartbeat");
         pthread_mutex_unlock(&s->mu);
     }
     if (res.resync) {
