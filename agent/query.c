@@ -588,3 +588,13 @@ agt_query_rep_fini(struct agt_query_rep *r)
     r->results = &r->one;
     r->nresults = 0;
 }
+
+ramp_err
+agt_query_reply_status(const uint8_t *reply, size_t len)
+{
+    /* 0x94: fixarray of 4; a positive fixint is < 0x80. */
+    if (reply == NULL || len < 2 || reply[0] != 0x94 || reply[1] >= 0x80) {
+        return RAMP_EPROTO;
+    }
+    return (ramp_err) reply[1];
+}

@@ -103,6 +103,14 @@ ramp_err agt_query_answer(const struct agt_view *v, const char *host,
     bool stale, const uint8_t *req, size_t len, struct rp_buf *reply);
 
 /*
+ * The status of a reply agt_query_answer() wrote, read from its head
+ * without decoding the rest (the server counts answers by it). The reply
+ * array's first element is the status, a positive fixint for every
+ * ramp_err; anything else reads as RAMP_EPROTO.
+ */
+ramp_err agt_query_reply_status(const uint8_t *reply, size_t len);
+
+/*
  * One result of a reply. Strings borrow from the reply bytes and are NOT
  * NUL-terminated (use the lengths).
  */

@@ -66,20 +66,6 @@ serve_nng_err(int rc, const char *what, const char *url)
     }
 }
 
-/*
- * The status of an answer, read from its first bytes: the reply is a
- * 4-element array whose first element is the status, a positive fixint
- * for every ramp_err (query.h). Anything else counts as failed.
- */
-static unsigned
-serve_status(const struct rp_buf *b)
-{
-    if (b->len < 2 || b->data[0] != 0x94 || b->data[1] >= 0x80) {
-        return RAMP_EPROTO;
-    }
-    return b->data[1];
-}
-
 static void
 serve_recv(struct serve_worker *w)
 {
@@ -92,7 +78,7 @@ serve_answer(struct serve_worker *w, nng_msg *msg)
 {
     struct agt_serve *s = w->s;
     struct agt_view *v;
-    ramp_err rv;
+    ramp_err rv, status;
     int rc;
 
     rp_buf_reset(&w->reply);
@@ -110,12 +96,13 @@ serve_answer(struct serve_worker *w, nng_msg *msg)
         serve_recv(w);
         return;
     }
-    if (serve_status(&w->reply) == RAMP_OK) {
+    status = agt_query_reply_status(w->reply.data, w->reply.len);
+    if (status == RAMP_OK) {
         agt_stats_inc(&s->stats->queries_served, 1);
     } else {
         agt_stats_inc(&s->stats->queries_failed, 1);
         RAMP_LOG(RP_LOG_DEBUG, "RAMP-AGENT-QUERY-BAD", "status=%s len=%zu",
-            ramp_errname((ramp_err) serve_status(&w->reply)),
+            ramp_errname(status),
             nng_msg_len(msg));
     }
     nng_msg_clear(msg);

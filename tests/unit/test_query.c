@@ -382,6 +382,24 @@ test_answer_errors(void **state)
     assert_int_equal(rep.seq, 0);
     assert_int_equal(rep.results[0].error, RP_EC_FLAG_NOT_FOUND);
     agt_query_rep_fini(&rep);
+    assert_int_equal(agt_query_reply_status(reply.data, reply.len), RAMP_OK);
+
+    /* The status read from a reply's head, as the server counts it. */
+    {
+        static const uint8_t junk[] = {0xa3, 'a', 'b', 'c'};
+        static const uint8_t garbage_req[] = {0xc1, 0x00};
+
+        rp_buf_reset(&reply);
+        assert_int_equal(agt_query_answer(q->v, LF_HOST, false, garbage_req,
+                             sizeof(garbage_req), &reply),
+            RAMP_OK);
+        assert_int_equal(
+            agt_query_reply_status(reply.data, reply.len), RAMP_EPROTO);
+        assert_int_equal(agt_query_reply_status(junk, sizeof(junk)),
+            RAMP_EPROTO);
+        assert_int_equal(agt_query_reply_status(junk, 1), RAMP_EPROTO);
+        assert_int_equal(agt_query_reply_status(NULL, 0), RAMP_EPROTO);
+    }
 
     /* A reply buffer too small even for an error reply: unchanged. */
     {
