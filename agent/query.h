@@ -4,7 +4,7 @@
  * ipc:// with the socket file's permissions set by the agent). Encoders
  * and decoders for both ends live here, so the agent's server
  * (query.c) and libramp's ipc mode share one implementation. The
- * layouts (also in docs/libramp.md):
+ * layouts (docs/protocol.md section 10):
  *
  * request   [1, op, ...]
  *   op 1 EVAL   [1, 1, flag_key, type(uint | nil = any), ctx]
