@@ -9,17 +9,22 @@
 # reaching N bare SUB processes (bench_propagation_nng). Figures only;
 # never pass/fail.
 #
-# Times come from the daemons' own log lines (wall clock, ms): the
-# controller's RAMP-API-FLAG-PUT, written right after the commit and the
-# hand-off to PUB and before the HTTP answer, and each agent's
-# RAMP-AGENT-APPLIED (debug level, written after the cache transaction
-# committed) or, for a change that reached it by resync instead,
-# RAMP-AGENT-RESYNC. Millisecond stamps on both sides: each figure is
-# +-1 ms.
+# The start of each measure is the change's own timestamp: the
+# controller's clock when its writer made the change, just before the
+# commit (updated_at in the API's answer; the same ts_ms the signed
+# envelope carries), with the store on /dev/shm so the commit adds no
+# fsync. The end is each agent's RAMP-AGENT-APPLIED line (debug level,
+# written after the cache transaction committed) or, for a change that
+# reached an agent by resync instead, its RAMP-AGENT-RESYNC line.
+# Millisecond stamps on both sides: each figure is +-1 ms. (The
+# controller's RAMP-API-FLAG-PUT line is no start: it is written after
+# the publish, and under load agents log their apply before it.)
 #
 # Usage: bench_propagation.sh CONTROLLER AGENT CLI EVALTOOL TESTPUB \
 #            NNG_FLOOR [N...]          (default N: 100 1000)
 # Environment: RAMP_BENCH_ROUNDS (changes per N, default 20).
+# Benchmarks run for minutes: the tests' watchdog gets an hour.
+export RAMP_IT_DEADLINE=${RAMP_IT_DEADLINE:-3600}
 . "$(dirname "$0")/../integration/lib.sh"
 it_init "$@"
 FLOOR=$6
@@ -33,6 +38,15 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "machine: $(nproc) cpus, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB," \
     "fd limit $(ulimit -n), pid_max $(cat /proc/sys/kernel/pid_max)"
 
+# The controller's store on /dev/shm when there is one: the measure starts
+# at the change's timestamp, taken just before the commit, so an fsync of
+# a few ms would otherwise count as propagation.
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    SHM=$(mktemp -d /dev/shm/ramp-bench.XXXXXX)
+    IT_DIRS+=("$SHM")
+    mv "$CTL_DATA" "$SHM/ctl"
+    CTL_DATA=$SHM/ctl
+fi
 it_start_controller --heartbeat-interval 1s --log-level info
 it_cli flag create bench --type bool --enabled >/dev/null
 
@@ -62,11 +76,15 @@ wait_applied() {
     done
 }
 
-# patch: one committed change of the bench flag, through the API.
+# patch: one committed change of the bench flag, through the API; prints
+# its updated_at, the controller's clock when it made the change, just
+# before the commit (the same ts_ms the signed envelope carries).
 patch() {
-    curl -sS --max-time 10 -o /dev/null -H "Authorization: Bearer $TOKEN" \
+    local out
+    out=$(curl -sS --max-time 10 -H "Authorization: Bearer $TOKEN" \
         -H 'Content-Type: application/merge-patch+json' -X PATCH \
-        -d "{\"description\": \"$1\"}" "$CTL_URL/api/v1/flags/bench"
+        -d "{\"description\": \"$1\"}" "$CTL_URL/api/v1/flags/bench")
+    it_json_str updated_at "$out"
 }
 
 start_agents() {
@@ -93,14 +111,26 @@ start_agents() {
     done
 }
 
+# TERM every agent; those still running 30 s later are counted (a clean
+# stop is documented) and killed.
 stop_agents() {
-    local p
+    local p hung=0 deadline
     for p in "${AGENTS[@]}"; do
         kill -TERM "$p" 2>/dev/null || true
     done
+    deadline=$(( $(it_now_ms) + 30000 ))
     for p in "${AGENTS[@]}"; do
+        while it_alive "$p" && [ "$(it_now_ms)" -lt "$deadline" ]; do
+            sleep 0.05
+        done
+        if it_alive "$p"; then
+            hung=$((hung + 1))
+            kill -KILL "$p" 2>/dev/null || true
+        fi
         wait "$p" 2>/dev/null || true
     done
+    echo "   stop: $hung of ${#AGENTS[@]} agents still running 30 s after SIGTERM (killed);" \
+        "$(grep -l '^panic:' "$WORK"/b*.log 2>/dev/null | wc -l) logged an nng panic"
     AGENTS=()
     IT_PIDS=("$CTL_PID")
 }
@@ -120,20 +150,26 @@ for N in "${SIZES[@]}"; do
             END {printf "%d MiB (anonymous %d MiB)", r / 1024, a / 1024}' "${statf[@]}")"
     # A first change, not measured: every agent connected and current.
     seq0=$(it_healthz_seq)
-    patch warm
+    patch warm >/dev/null
     wait_applied $((seq0 + 1)) "$N" || true
     seq0=$((seq0 + 1))
-    : >"$WORK/rounds"
+    # What idle agents cost: CPU time of all their threads over 5 s.
+    cpu() {
+        awk '{t += $14 + $15} END {print t}' "${statf[@]/status/stat}"
+    }
+    c0=$(cpu)
+    sleep 5
+    c1=$(cpu)
+    echo "   idle: $N agents use $(awk -v d=$((c1 - c0)) -v n="$N" \
+        -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", d * 1000 / hz / 5 / n}') ms CPU per second each"
+    : >"$WORK/seq-commit"
     for r in $(seq 1 "$ROUNDS"); do
-        patch "round-$N-$r"
-        echo "$((seq0 + r))" >>"$WORK/rounds"
+        at=$(patch "round-$N-$r")
+        echo "$((seq0 + r)) $(echo "$at" | awk "$TS_AWK"'{ print ts($1) }')" \
+            >>"$WORK/seq-commit"
         wait_applied $((seq0 + r)) "$N" || true
         sleep "0.$(( 100 + RANDOM % 200 ))"
     done
-    # Controller: the commit time of each measured seq, in order.
-    grep 'RAMP-API-FLAG-PUT key=bench' "$CTL_LOG" | tail -n "$ROUNDS" |
-        awk "$TS_AWK"'{ print ts($1) }' >"$WORK/commit-ms"
-    paste -d' ' "$WORK/rounds" "$WORK/commit-ms" >"$WORK/seq-commit"
     # Every agent: the first apply time of each measured seq.
     awk "$TS_AWK"'
     FNR == NR { commit[$1] = $2; next }

@@ -89,7 +89,6 @@ it_init() {
         [ -x "$b" ] || { echo "not executable: $b" >&2; exit 2; }
     done
     command -v curl >/dev/null || { echo "curl is needed" >&2; exit 2; }
-    command -v ss >/dev/null || { echo "ss (iproute2) is needed" >&2; exit 2; }
 
     # Nothing from the caller's environment or home may leak in; only
     # the scripts' own knobs (RAMP_IT_*, RAMP_BENCH_*) stay.
@@ -101,6 +100,7 @@ it_init() {
     IT_T0=$(it_now_ms)
     IT_PIDS=()
     IT_PORTS=()
+    IT_DIRS=() # removed on exit besides $WORK
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/ramp-it.XXXXXX")
     trap it_cleanup EXIT
     trap 'exit 130' INT TERM HUP
@@ -141,15 +141,23 @@ it_cleanup() {
         wait "$p" 2>/dev/null
     done
     if [ "$rc" -ne 0 ] && [ -n "${WORK:-}" ]; then
-        local f
-        for f in "$WORK"/*.log; do
-            [ -f "$f" ] || continue
+        # At most 8 logs (a benchmark has a thousand): the controller's,
+        # the tools', then the agents' in order.
+        local f shown=0 logs
+        logs=$(ls "$WORK"/ctl.log "$WORK"/tools.log "$WORK"/*.log 2>/dev/null |
+            awk '!seen[$0]++')
+        for f in $logs; do
+            if [ "$shown" -ge 8 ]; then
+                echo "---- (more logs in $WORK, kept: RAMP_IT_KEEP=1)" >&2
+                break
+            fi
             echo "---- last lines of $(basename "$f")" >&2
             tail -n 25 "$f" >&2
+            shown=$((shown + 1))
         done
     fi
     if [ -n "${WORK:-}" ] && [ -z "${RAMP_IT_KEEP:-}" ]; then
-        rm -rf "$WORK"
+        rm -rf "$WORK" "${IT_DIRS[@]}"
     elif [ -n "${WORK:-}" ]; then
         echo "kept $WORK" >&2
     fi
@@ -167,6 +175,7 @@ it_watchdog() {
     (
         end=$(( $(it_now_ms) + secs * 1000 ))
         while [ "$(it_now_ms)" -lt "$end" ]; do
+            kill -0 "$main" 2>/dev/null || exit 0
             sleep 1
         done
         echo "WATCHDOG: still running after ${secs}s; stopping" >&2
@@ -185,6 +194,17 @@ it_track() {
 
 it_alive() {
     kill -0 "$1" 2>/dev/null
+}
+
+# it_port_listening PORT: someone listens on it (ss -ltn, or the
+# kernel's tables where iproute2 is not installed).
+it_port_listening() {
+    if command -v ss >/dev/null; then
+        [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]
+        return
+    fi
+    # local_address is ADDR:PORT in hex, st 0A is LISTEN.
+    grep -qs ":$(printf '%04X' "$1") [0-9A-F:]* 0A " /proc/net/tcp /proc/net/tcp6
 }
 
 # it_free_port: a TCP port nobody listens on and not handed out before in
@@ -207,7 +227,7 @@ it_free_port() {
             [ "$u" = "$p" ] && used=1
         done
         [ "$used" -eq 0 ] || continue
-        if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then
+        if ! it_port_listening "$p"; then
             IT_PORTS+=("$p")
             echo "$p"
             return 0
@@ -273,13 +293,30 @@ it_start_controller() {
     it_fail "controller could not bind its ports in 5 attempts"
 }
 
+# it_stop_pid WHAT PID SIGNAL: send SIGNAL and reap PID. After TERM a
+# daemon must be gone within 15 s (docs: SIGTERM stops cleanly); one that
+# is not is killed and the test fails, since a hang there is a bug.
+it_stop_pid() {
+    local what=$1 pid=$2 sig=$3 deadline
+    kill -"$sig" "$pid" 2>/dev/null || true
+    deadline=$(( $(it_now_ms) + 15000 ))
+    while it_alive "$pid"; do
+        if [ "$(it_now_ms)" -ge "$deadline" ]; then
+            kill -KILL "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+            it_fail "$what (pid $pid) did not exit within 15 s of SIG$sig"
+        fi
+        sleep 0.02
+    done
+    wait "$pid" 2>/dev/null || true
+}
+
 # it_stop_controller [SIGNAL]: TERM (default) or KILL, and reap it.
 it_stop_controller() {
-    local sig=${1:-TERM}
-    [ -n "$CTL_PID" ] || return 0
-    kill -"$sig" "$CTL_PID" 2>/dev/null || true
-    wait "$CTL_PID" 2>/dev/null || true
+    local sig=${1:-TERM} pid=$CTL_PID
+    [ -n "$pid" ] || return 0
     CTL_PID=
+    it_stop_pid controller "$pid" "$sig"
 }
 
 it_healthz_seq() {
@@ -334,9 +371,8 @@ it_stop_agent() {
     local pid
     pid=$(it_agent_pid "$1")
     [ -n "$pid" ] || return 0
-    kill -"${2:-TERM}" "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
     eval "AGENT_PID_$1="
+    it_stop_pid "agent $1" "$pid" "${2:-TERM}"
 }
 
 it_agent_target() {
