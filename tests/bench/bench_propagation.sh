@@ -22,7 +22,9 @@
 #
 # Usage: bench_propagation.sh CONTROLLER AGENT CLI EVALTOOL TESTPUB \
 #            NNG_FLOOR [N...]          (default N: 100 1000)
-# Environment: RAMP_BENCH_ROUNDS (changes per N, default 20).
+# Environment: RAMP_BENCH_ROUNDS (changes per N, default 20);
+# RAMP_BENCH_AGENT_SHM=1 puts the agents' caches on /dev/shm too, which
+# takes their fsyncs out of the figure (to see what the disk costs).
 # Benchmarks run for minutes: the tests' watchdog gets an hour.
 export RAMP_IT_DEADLINE=${RAMP_IT_DEADLINE:-3600}
 . "$(dirname "$0")/../integration/lib.sh"
@@ -46,6 +48,11 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then
     IT_DIRS+=("$SHM")
     mv "$CTL_DATA" "$SHM/ctl"
     CTL_DATA=$SHM/ctl
+fi
+AGENT_DIR=$WORK
+if [ -n "${RAMP_BENCH_AGENT_SHM:-}" ] && [ -n "${SHM:-}" ]; then
+    AGENT_DIR=$SHM
+    echo "agents' caches on /dev/shm (no fsync cost)"
 fi
 it_start_controller --heartbeat-interval 1s --log-level info
 it_cli flag create bench --type bool --enabled >/dev/null
@@ -90,7 +97,7 @@ patch() {
 start_agents() {
     local n=$1 i pid
     for i in $(seq 1 "$n"); do
-        "$AGENT" run --state-dir "$WORK/b$i" \
+        "$AGENT" run --state-dir "$AGENT_DIR/b$i" \
             --controller-key "$WORK/ctl.key.pub" \
             --sub-url "$PUB_URL" --resync-url "$RESYNC_URL" \
             --query-url "ipc://$WORK/b$i.sock" --host-id "bench-$i" \
@@ -137,7 +144,7 @@ stop_agents() {
 
 for N in "${SIZES[@]}"; do
     AGENTS=()
-    rm -rf "$WORK"/b*
+    rm -rf "$WORK"/b* "$AGENT_DIR"/b*
     it_step "N=$N: starting $N agents"
     t0=$(it_now_ms)
     start_agents "$N"
