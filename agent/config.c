@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <nng/supplemental/tls/tls.h>
+
 #include "alloc.h"
 #include "cache.h"
 #include "log.h"
@@ -54,6 +56,12 @@ const struct rp_cfg_def agt_cfg_defs[] = {
         "how often stale LMDB reader slots are cleared"},
     {"log-level", RP_CFG_STR, "info", 0, 0, true,
         "crit, err, warning, notice, info or debug"},
+    {"tls-ca", RP_CFG_STR, "", 0, 0, false,
+        "PEM of the CA (or the controller's self-signed certificate) "
+        "that tls+tcp:// sub-url and resync-url must chain to"},
+    {"tls-server-name", RP_CFG_STR, "", 0, 0, false,
+        "name the controller's certificate must carry (empty: the "
+        "URL's host)"},
 };
 const size_t agt_cfg_ndefs = sizeof(agt_cfg_defs) / sizeof(agt_cfg_defs[0]);
 
@@ -154,6 +162,17 @@ agt_config_from(const struct rp_cfg *cfg, struct agt_config *out, char *err,
         rv = RAMP_EINVAL;
         goto fail;
     }
+    for (size_t i = 0; i < 2; i++) {
+        s = rp_cfg_str(cfg, urls[i]);
+        if (strncmp(s, "tls+", 4) == 0 && rp_cfg_str(cfg, "tls-ca")[0] == 0) {
+            snprintf(err, errsz,
+                "setting '%s': a tls+ URL needs tls-ca to verify the "
+                "controller",
+                urls[i]);
+            rv = RAMP_EINVAL;
+            goto fail;
+        }
+    }
     for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
         s = rp_cfg_str(cfg, urls[i]);
         if (strstr(s, "://") == NULL) {
@@ -209,6 +228,14 @@ agt_config_from(const struct rp_cfg *cfg, struct agt_config *out, char *err,
     if (rv != RAMP_OK) {
         goto nomem;
     }
+    rv = config_dup(cfg, "tls-ca", &c.tls_ca);
+    if (rv != RAMP_OK) {
+        goto nomem;
+    }
+    rv = config_dup(cfg, "tls-server-name", &c.tls_server_name);
+    if (rv != RAMP_OK) {
+        goto nomem;
+    }
     c.map_size = (size_t) rp_cfg_int(cfg, "map-size");
     c.resync_timeout_ms = rp_cfg_int(cfg, "resync-timeout");
     c.recv_buffer = (int) rp_cfg_int(cfg, "recv-buffer");
@@ -242,6 +269,14 @@ agt_config_load(int argc, char **argv, char **envp, struct agt_config *out,
         goto out;
     }
     rv = agt_config_from(&cfg, out, err, errsz);
+    if (rv == RAMP_OK) {
+        rv = agt_tls_set(out->tls_ca[0] != '\0' ? out->tls_ca : NULL,
+            out->tls_server_name);
+        if (rv != RAMP_OK) {
+            snprintf(err, errsz, "out of memory");
+            agt_config_fini(out);
+        }
+    }
 
 out:
     rp_cfg_fini(&cfg);
@@ -257,7 +292,91 @@ agt_config_fini(struct agt_config *c)
     rp_free(c->resync_url);
     rp_free(c->query_url);
     rp_free(c->host_id);
+    rp_free(c->tls_ca);
+    rp_free(c->tls_server_name);
     memset(c, 0, sizeof(*c));
+}
+
+/* Set by agt_config_load before the subscriber dials; read by
+ * agt_tls_dial. Paths, not configurations: each dial builds its own,
+ * since the name to verify may differ per URL. */
+static char *agt_tls_ca;
+static char *agt_tls_name;
+
+ramp_err
+agt_tls_set(const char *ca, const char *server_name)
+{
+    char *nca = NULL, *nname = NULL;
+
+    if (ca != NULL) {
+        nca = rp_strdup(ca);
+        nname = rp_strdup(server_name != NULL ? server_name : "");
+        if (nca == NULL || nname == NULL) {
+            rp_free(nca);
+            rp_free(nname);
+            return RAMP_ENOMEM;
+        }
+    }
+    rp_free(agt_tls_ca);
+    rp_free(agt_tls_name);
+    agt_tls_ca = nca;
+    agt_tls_name = nname;
+    return RAMP_OK;
+}
+
+int
+agt_tls_dial(nng_socket s, const char *url, int flags)
+{
+    nng_tls_config *t = NULL;
+    nng_url *u = NULL;
+    nng_dialer d;
+    bool made = false;
+    int rc;
+
+    if (strncmp(url, "tls+", 4) != 0) {
+        return nng_dial(s, url, NULL, flags);
+    }
+    if (agt_tls_ca == NULL) {
+        return NNG_EINVAL;
+    }
+    rc = nng_url_parse(&u, url);
+    if (rc == 0) {
+        rc = nng_tls_config_alloc(&t, NNG_TLS_MODE_CLIENT);
+    }
+    /* REQUIRED: an unverified controller could feed heartbeats that
+     * keep stale state looking fresh; envelopes are signed, liveness
+     * is not. */
+    if (rc == 0) {
+        rc = nng_tls_config_auth_mode(t, NNG_TLS_AUTH_MODE_REQUIRED);
+    }
+    if (rc == 0) {
+        rc = nng_tls_config_ca_file(t, agt_tls_ca);
+    }
+    if (rc == 0) {
+        rc = nng_tls_config_server_name(t,
+            agt_tls_name[0] != '\0' ? agt_tls_name : u->u_hostname);
+    }
+    if (rc == 0) {
+        rc = nng_dialer_create(&d, s, url);
+        made = rc == 0;
+    }
+    if (rc == 0) {
+        /* The dialer holds its own reference; ours goes below. */
+        rc = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, t);
+    }
+    if (rc == 0) {
+        rc = nng_dialer_start(d, flags);
+    }
+    if (rc != 0 && made) {
+        nng_dialer_close(d);
+    }
+    if (t != NULL) {
+        nng_tls_config_free(t);
+    }
+    if (u != NULL) {
+        nng_url_free(u);
+    }
+    return rc;
 }
 
 static const char *

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <nng/nng.h>
+
 #include "cfg.h"
 #include "ramp/err.h"
 
@@ -45,6 +47,8 @@ struct agt_config {
     int64_t reader_check_ms; /* mdb_reader_check period */
     int log_level;         /* RP_LOG_* */
     int query_workers;     /* parallel query contexts (>= 4) */
+    char *tls_ca;          /* owned: CA PEM for tls+tcp:// ("": none) */
+    char *tls_server_name; /* owned: name to verify ("": the URL's host) */
 };
 
 extern const struct rp_cfg_def agt_cfg_defs[];
@@ -66,6 +70,25 @@ ramp_err agt_config_load(int argc, char **argv, char **envp,
 ramp_err agt_config_from(const struct rp_cfg *cfg, struct agt_config *out,
     char *err, size_t errsz);
 void agt_config_fini(struct agt_config *c); /* zeroes c; twice is fine */
+
+/*
+ * The process's client TLS settings for tls+tcp:// dials: ca (PEM file
+ * of the CA, or the controller's self-signed certificate) and the name
+ * to verify (NULL or "": each URL's host). Copies both; NULL ca clears.
+ * agt_config_load calls it with tls-ca and tls-server-name on success,
+ * so the subscriber needs no option of its own. Not thread safe against
+ * agt_tls_dial. RAMP_ENOMEM.
+ */
+ramp_err agt_tls_set(const char *ca, const char *server_name);
+
+/*
+ * nng_dial(s, url, NULL, flags), except that a tls+ URL gets a client
+ * configuration that requires the peer's certificate to chain to the
+ * agt_tls_set CA and to name the server. Returns an nng error code:
+ * NNG_EINVAL for a tls+ URL with no CA set, NNG_ENOENT for an unreadable
+ * CA file.
+ */
+int agt_tls_dial(nng_socket s, const char *url, int flags);
 
 /* "3" = three heartbeat intervals (1..1000); "10s", "500ms", "2m" = a
  * fixed duration (100 ms .. 24 h). RAMP_EINVAL. */

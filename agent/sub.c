@@ -26,6 +26,7 @@
 #include "alloc.h"
 #include "buf.h"
 #include "codec.h"
+#include "config.h"
 #include "envelope.h"
 #include "log.h"
 #include "policy.h"
@@ -524,11 +525,11 @@ sub_open_sockets(struct agt_sub *s, const struct agt_sub_opts *o)
     }
     /* Non-blocking dials: a controller that is down must not stop the
      * agent from serving; nng keeps redialling in the background. */
-    rc = nng_dial(s->sub, o->sub_url, NULL, NNG_FLAG_NONBLOCK);
+    rc = agt_tls_dial(s->sub, o->sub_url, NNG_FLAG_NONBLOCK);
     if (rc != 0) {
         return sub_nng_err(rc, "dial", o->sub_url);
     }
-    rc = nng_dial(s->req, o->resync_url, NULL, NNG_FLAG_NONBLOCK);
+    rc = agt_tls_dial(s->req, o->resync_url, NNG_FLAG_NONBLOCK);
     if (rc != 0) {
         return sub_nng_err(rc, "dial", o->resync_url);
     }

@@ -42,6 +42,7 @@
 
 #include "alloc.h"
 #include "codec.h"
+#include "config.h"
 #include "json.h"
 #include "log.h"
 #include "model.h"
@@ -1647,6 +1648,18 @@ ctl_api_open(const struct ctl_api_opts *o, struct ctl_store *st,
     if (rc != 0) {
         api_free(a);
         return rc == NNG_ENOMEM ? RAMP_ENOMEM : RAMP_EINVAL;
+    }
+    /* https: the daemon's certificate (ctl_tls_set), never nng's empty
+     * default, which would fail every handshake. */
+    if (strncmp(o->url, "https://", 8) == 0) {
+        rc = ctl_tls_server() != NULL
+            ? nng_http_server_set_tls(a->server, ctl_tls_server())
+            : NNG_EINVAL;
+        if (rc != 0) {
+            nng_http_server_release(a->server);
+            api_free(a);
+            return RAMP_EINVAL;
+        }
     }
     /* One handler for everything: "/" as a tree, any method, no body
      * collection (see the file comment). */

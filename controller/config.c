@@ -13,7 +13,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "alloc.h"
 #include "log.h"
+
+/* "none" rather than "" for "no TLS": the example file lists every
+ * setting with a visible value. */
+#define CTL_TLS_NONE "none"
+
+/* Set once by the daemon before any listener exists, freed after the
+ * last one closed; listeners hold their own reference meanwhile. */
+static nng_tls_config *ctl_tls_cfg;
 
 /* Bounds: the map must hold the databases LMDB creates (1 MiB is its own
  * default and already cramped); 1 TiB is far beyond any flag set. The
@@ -50,6 +61,11 @@ const struct rp_cfg_def ctl_cfg_defs[] = {
         "envelope bytes per resync reply; the agent asks again for more"},
     {"write-queue", RP_CFG_INT, "1024", 1, 65536, false,
         "HTTP writes waiting for the store before 503"},
+    {"tls-cert", RP_CFG_STR, "none", 0, 0, false,
+        "PEM certificate (chain) for HTTPS and tls+tcp:// listeners; "
+        "none: plain HTTP"},
+    {"tls-key", RP_CFG_STR, "none", 0, 0, false,
+        "PEM private key of tls-cert; none: plain HTTP"},
 };
 const size_t ctl_cfg_ndefs = sizeof(ctl_cfg_defs) / sizeof(ctl_cfg_defs[0]);
 
@@ -86,6 +102,167 @@ ctl_http_url(const char *addr, char *out, size_t outsz)
     return RAMP_OK;
 }
 
+static bool
+tls_set(const struct rp_cfg *c, const char *name)
+{
+    const char *v = rp_cfg_str(c, name);
+
+    return v != NULL && v[0] != '\0' && strcmp(v, CTL_TLS_NONE) != 0;
+}
+
+bool
+ctl_tls_wanted(const struct rp_cfg *c)
+{
+    return tls_set(c, "tls-cert") && tls_set(c, "tls-key");
+}
+
+static ramp_err
+tls_check(struct rp_cfg *c)
+{
+    static const char *const urls[] = {"pub-url", "resync-url"};
+
+    if (tls_set(c, "tls-cert") != tls_set(c, "tls-key")) {
+        snprintf(c->err, sizeof(c->err),
+            "setting '%s': set both tls-cert and tls-key, or neither",
+            tls_set(c, "tls-cert") ? "tls-key" : "tls-cert");
+        return RAMP_EINVAL;
+    }
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        if (strncmp(rp_cfg_str(c, urls[i]), "tls+", 4) == 0 &&
+            !ctl_tls_wanted(c)) {
+            snprintf(c->err, sizeof(c->err),
+                "setting '%s': a tls+ URL needs tls-cert and tls-key",
+                urls[i]);
+            return RAMP_EINVAL;
+        }
+    }
+    return RAMP_OK;
+}
+
+/* A PEM file as a NUL-terminated string (bounded: certificates and
+ * keys are a few KiB), or NULL. */
+#define CTL_PEM_MAX (1 << 20)
+
+static char *
+pem_read(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *s = NULL;
+    size_t n = 0;
+
+    if (f == NULL) {
+        return NULL;
+    }
+    s = rp_alloc(CTL_PEM_MAX + 1);
+    if (s != NULL) {
+        n = fread(s, 1, CTL_PEM_MAX + 1, f);
+        if (ferror(f) || n == 0 || n > CTL_PEM_MAX) {
+            rp_free(s);
+            s = NULL;
+        } else {
+            s[n] = '\0';
+        }
+    }
+    fclose(f);
+    return s;
+}
+
+/* Keys must not linger in freed memory. */
+static void
+pem_free(char *s)
+{
+    if (s != NULL) {
+        sodium_memzero(s, strlen(s));
+        rp_free(s);
+    }
+}
+
+ramp_err
+ctl_tls_set(const char *cert, const char *key)
+{
+    nng_tls_config *t = NULL;
+    char *certp, *keyp;
+    int rc;
+
+    if (cert == NULL && key == NULL) {
+        if (ctl_tls_cfg != NULL) {
+            nng_tls_config_free(ctl_tls_cfg);
+            ctl_tls_cfg = NULL;
+        }
+        return RAMP_OK;
+    }
+    if (cert == NULL || key == NULL) {
+        return RAMP_EINVAL;
+    }
+    rc = nng_tls_config_alloc(&t, NNG_TLS_MODE_SERVER);
+    if (rc != 0) {
+        return RAMP_ENOMEM;
+    }
+    /* nng_tls_config_cert_key_file wants both PEM blocks in one file;
+     * operators usually keep two, so read them and hand over text.
+     * Agents are not asked for certificates: the signed envelopes
+     * already say who may change state. */
+    certp = pem_read(cert);
+    keyp = pem_read(key);
+    rc = certp != NULL && keyp != NULL ? 0 : NNG_ENOENT;
+    if (rc == 0) {
+        rc = nng_tls_config_own_cert(t, certp, keyp, NULL);
+    }
+    if (rc == 0) {
+        rc = nng_tls_config_auth_mode(t, NNG_TLS_AUTH_MODE_NONE);
+    }
+    if (rc != 0) {
+        RAMP_LOG(RP_LOG_ERR, "RAMP-CTL-TLS-FAIL", "cert=%s key=%s err=\"%s\"",
+            cert, key, nng_strerror(rc));
+        nng_tls_config_free(t);
+        t = NULL;
+    }
+    pem_free(certp);
+    pem_free(keyp);
+    if (t == NULL) {
+        return RAMP_EIO;
+    }
+    if (ctl_tls_cfg != NULL) {
+        nng_tls_config_free(ctl_tls_cfg);
+    }
+    ctl_tls_cfg = t;
+    return RAMP_OK;
+}
+
+nng_tls_config *
+ctl_tls_server(void)
+{
+    return ctl_tls_cfg;
+}
+
+int
+ctl_tls_listen(nng_socket s, const char *url)
+{
+    nng_listener l;
+    int rc;
+
+    if (strncmp(url, "tls+", 4) != 0) {
+        return nng_listen(s, url, NULL, 0);
+    }
+    if (ctl_tls_cfg == NULL) {
+        return NNG_EINVAL;
+    }
+    rc = nng_listener_create(&l, s, url);
+    if (rc != 0) {
+        return rc;
+    }
+    /* Before start: nng takes its own reference to the configuration
+     * and locks it against change once a connection used it. */
+    rc = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, ctl_tls_cfg);
+    if (rc == 0) {
+        rc = nng_listener_start(l, 0);
+    }
+    if (rc != 0) {
+        nng_listener_close(l);
+    }
+    return rc;
+}
+
 ramp_err
 ctl_config_check(struct rp_cfg *c)
 {
@@ -104,7 +281,7 @@ ctl_config_check(struct rp_cfg *c)
             rp_cfg_str(c, "http-addr"));
         return RAMP_EINVAL;
     }
-    return RAMP_OK;
+    return tls_check(c);
 }
 
 ramp_err

@@ -140,6 +140,14 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
             ramp_errname(rv));
         goto out;
     }
+    /* Before the listeners: tls+tcp:// and HTTPS take this config. */
+    if (ctl_tls_wanted(cfg)) {
+        rv = ctl_tls_set(rp_cfg_str(cfg, "tls-cert"),
+            rp_cfg_str(cfg, "tls-key"));
+        if (rv != RAMP_OK) {
+            goto out;
+        }
+    }
     {
         struct ctl_pub_opts po = {rp_cfg_str(cfg, "pub-url"),
             (int) rp_cfg_int(cfg, "pub-sendbuf"),
@@ -166,6 +174,12 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
     }
     health_open_ok = true;
     rv = ctl_http_url(rp_cfg_str(cfg, "http-addr"), url, sizeof(url));
+    if (rv == RAMP_OK && ctl_tls_wanted(cfg)) {
+        /* "http://" becomes "https://": room is there (url has slack
+         * beyond the longest value). */
+        memmove(url + 5, url + 4, strlen(url + 4) + 1);
+        url[4] = 's';
+    }
     if (rv == RAMP_OK) {
         struct ctl_api_opts ao = {url, (size_t) rp_cfg_int(cfg, "max-body"),
             (size_t) rp_cfg_int(cfg, "write-queue")};
@@ -206,6 +220,7 @@ out:
     }
     ctl_pub_close(pub);
     ctl_store_close(st);
+    (void) ctl_tls_set(NULL, NULL);
     sodium_memzero(&kp, sizeof(kp));
     RAMP_LOG(code == CTL_EXIT_OK ? RP_LOG_NOTICE : RP_LOG_ERR, "RAMP-CTL-STOP",
         "code=%d", code);

@@ -29,6 +29,7 @@
 
 #include "alloc.h"
 #include "codec.h"
+#include "config.h"
 #include "log.h"
 
 struct ctl_pub {
@@ -225,7 +226,7 @@ ctl_pub_open(const struct ctl_pub_opts *o, struct ctl_store *st,
         rc = nng_socket_set_size(p->sock, NNG_OPT_RECVMAXSZ, 64);
     }
     if (rc == 0) {
-        rc = nng_listen(p->sock, o->url, NULL, 0);
+        rc = ctl_tls_listen(p->sock, o->url);
     }
     if (rc != 0) {
         RAMP_LOG(RP_LOG_ERR, "RAMP-PUB-LISTEN-FAIL", "url=%s err=\"%s\"",

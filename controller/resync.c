@@ -20,6 +20,7 @@
 
 #include "alloc.h"
 #include "codec.h"
+#include "config.h"
 #include "log.h"
 
 #define RESYNC_WORKERS_DEFAULT 4
@@ -258,7 +259,7 @@ ctl_resync_open(const struct ctl_resync_opts *o, struct ctl_store *st,
         }
     }
     if (rc == 0) {
-        rc = nng_listen(r->sock, o->url, NULL, 0);
+        rc = ctl_tls_listen(r->sock, o->url);
         if (rc != 0) {
             RAMP_LOG(RP_LOG_ERR, "RAMP-RESYNC-LISTEN-FAIL", "url=%s err=\"%s\"",
                 o->url, nng_strerror(rc));

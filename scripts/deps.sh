@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config
       libnng-dev libmsgpack-dev liblmdb-dev lmdb-utils libsodium-dev
-      libjansson-dev libcmocka-dev libcurl4-openssl-dev curl iproute2 "$@")
+      libjansson-dev libcmocka-dev libcurl4-openssl-dev curl openssl iproute2 "$@")
 
 missing=()
 for p in "${pkgs[@]}"; do
