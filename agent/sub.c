@@ -241,6 +241,7 @@ sub_main(void *arg)
     for (;;) {
         nng_msg *msg = NULL;
         bool changed = false;
+        bool stop;
         int rc;
 
         rc = nng_recvmsg(s->sub, &msg, 0);
@@ -274,6 +275,12 @@ sub_main(void *arg)
                 nng_strerror(rc));
         }
         sub_tick(s);
+        pthread_mutex_lock(&s->mu);
+        stop = s->stop;
+        pthread_mutex_unlock(&s->mu);
+        if (stop) {
+            break;
+        }
     }
     return NULL;
 }
@@ -618,18 +625,24 @@ agt_sub_stop(struct agt_sub *s)
     s->stop = true;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    /* Closing a socket wakes its blocked receive with NNG_ECLOSED. */
-    if (s->sub_open) {
-        nng_close(s->sub);
-    }
-    if (s->req_open) {
-        nng_close(s->req);
-    }
+    /*
+     * Join first, close after. Closing a socket while another thread is
+     * blocked in nng_recvmsg() on it can hang or abort inside nng 1.5.2
+     * (seen under load: a close that never returns, and a mutex panic),
+     * so each thread is left to see the stop flag: the SUB receive times
+     * out every SUB_TICK_MS, and a resync round ends within its timeout.
+     */
     if (s->sub_started) {
         pthread_join(s->sub_thr, NULL);
     }
     if (s->resync_started) {
         pthread_join(s->resync_thr, NULL);
+    }
+    if (s->sub_open) {
+        nng_close(s->sub);
+    }
+    if (s->req_open) {
+        nng_close(s->req);
     }
     pthread_mutex_destroy(&s->view_mu);
     pthread_cond_destroy(&s->cv);
