@@ -9,7 +9,7 @@
  * answers only after the commit. nng's few threads never wait on fsync.
  *
  * Not here: the JSON forms (proto/json.c), storage (store.c),
- * publishing (pub.c), TLS (a later issue).
+ * publishing (pub.c), TLS set-up (config.c: ctl_tls_*; HTTPS is configured on the server here).
  */
 #ifndef CTL_API_H
 #define CTL_API_H
