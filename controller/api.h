@@ -9,7 +9,8 @@
  * answers only after the commit. nng's few threads never wait on fsync.
  *
  * Not here: the JSON forms (proto/json.c), storage (store.c),
- * publishing (pub.c), TLS set-up (config.c: ctl_tls_*; HTTPS is configured on the server here).
+ * publishing (pub.c), TLS settings (config.c: ctl_tls_*; the HTTPS
+ * server itself is configured here).
  */
 #ifndef CTL_API_H
 #define CTL_API_H
