@@ -62,6 +62,28 @@ const struct rp_cfg_def agt_cfg_defs[] = {
     {"tls-server-name", RP_CFG_STR, "", 0, 0, false,
         "name the controller's certificate must carry (empty: the "
         "URL's host)"},
+    {"agent-id", RP_CFG_STR, "", 0, 0, false,
+        "this agent's id in health reports and enrollment (empty: "
+        "host-id)"},
+    {"key-file", RP_CFG_STR, "", 0, 0, false,
+        "the agent's Ed25519 key for signing health reports, created "
+        "0600 on first start (empty: STATE-DIR/agent.key)"},
+    {"health-url", RP_CFG_STR, "tcp://127.0.0.1:7402", 0, 0, false,
+        "controller health socket (PULL) reports are pushed to; none: "
+        "do not report"},
+    {"report-interval", RP_CFG_DURATION, "1s", 100, 60000, false,
+        "how often a health report is sent"},
+    {"outcome-url", RP_CFG_STR, "ipc:///run/ramp/agent-outcomes.sock", 0,
+        0, false,
+        "local outcome socket (PULL) libramp reports outcomes to"},
+    {"http-addr", RP_CFG_STR, "127.0.0.1:7481", 0, 0, false,
+        "OFREP, /metrics, /healthz and /readyz listener (HOST:PORT); "
+        "none: no HTTP"},
+    {"http-key-file", RP_CFG_STR, "", 0, 0, false,
+        "file holding the key OFREP requests must present (Bearer or "
+        "X-API-Key); empty: no key"},
+    {"http-max-body", RP_CFG_SIZE, "64k", 1024, 16 << 20, false,
+        "largest HTTP request body accepted"},
 };
 const size_t agt_cfg_ndefs = sizeof(agt_cfg_defs) / sizeof(agt_cfg_defs[0]);
 
@@ -127,7 +149,8 @@ ramp_err
 agt_config_from(const struct rp_cfg *cfg, struct agt_config *out, char *err,
     size_t errsz)
 {
-    static const char *const urls[] = {"sub-url", "resync-url", "query-url"};
+    static const char *const urls[] = {"sub-url", "resync-url", "query-url",
+        "outcome-url"};
     struct agt_config c;
     char host[AGT_HOST_MAX + 2];
     const char *s;
@@ -236,6 +259,78 @@ agt_config_from(const struct rp_cfg *cfg, struct agt_config *out, char *err,
     if (rv != RAMP_OK) {
         goto nomem;
     }
+    s = rp_cfg_str(cfg, "agent-id");
+    if (s[0] == '\0') {
+        /* Default: host-id, cut to the id's length, with anything an id
+         * cannot hold mapped to '_'. */
+        size_t hn = strlen(c.host_id);
+        c.agent_id = rp_strdup(c.host_id);
+        if (c.agent_id != NULL) {
+            if (hn > AGT_ID_MAX) {
+                c.agent_id[AGT_ID_MAX] = '\0';
+            }
+            for (char *q = c.agent_id; *q != '\0'; q++) {
+                if (strchr(AGT_ID_CHARS, *q) == NULL) {
+                    *q = '_';
+                }
+            }
+        }
+    } else {
+        if (strlen(s) > AGT_ID_MAX || strspn(s, AGT_ID_CHARS) != strlen(s)) {
+            snprintf(err, errsz,
+                "setting 'agent-id': '%.80s' must be 1..%d of "
+                "[A-Za-z0-9_.:-]",
+                s, AGT_ID_MAX);
+            rv = RAMP_EINVAL;
+            goto fail;
+        }
+        c.agent_id = rp_strdup(s);
+    }
+    if (c.agent_id == NULL) {
+        rv = RAMP_ENOMEM;
+        goto nomem;
+    }
+    s = rp_cfg_str(cfg, "key-file");
+    if (s[0] != '\0') {
+        c.key_file = rp_strdup(s);
+    } else {
+        size_t kn = strlen(c.state_dir) + sizeof("/agent.key");
+        c.key_file = rp_alloc(kn);
+        if (c.key_file != NULL) {
+            snprintf(c.key_file, kn, "%s/agent.key", c.state_dir);
+        }
+    }
+    if (c.key_file == NULL) {
+        rv = RAMP_ENOMEM;
+        goto nomem;
+    }
+    s = rp_cfg_str(cfg, "health-url");
+    if (strcmp(s, "none") != 0 && strstr(s, "://") == NULL) {
+        snprintf(err, errsz,
+            "setting 'health-url': '%.80s' is not a URL (tcp://, ipc://, "
+            "tls+tcp://) or none",
+            s);
+        rv = RAMP_EINVAL;
+        goto fail;
+    }
+    rv = config_dup(cfg, "health-url", &c.health_url);
+    if (rv != RAMP_OK) {
+        goto nomem;
+    }
+    rv = config_dup(cfg, "outcome-url", &c.outcome_url);
+    if (rv != RAMP_OK) {
+        goto nomem;
+    }
+    rv = config_dup(cfg, "http-addr", &c.http_addr);
+    if (rv != RAMP_OK) {
+        goto nomem;
+    }
+    rv = config_dup(cfg, "http-key-file", &c.http_key_file);
+    if (rv != RAMP_OK) {
+        goto nomem;
+    }
+    c.report_interval_ms = rp_cfg_int(cfg, "report-interval");
+    c.http_max_body = (size_t) rp_cfg_int(cfg, "http-max-body");
     c.map_size = (size_t) rp_cfg_int(cfg, "map-size");
     c.resync_timeout_ms = rp_cfg_int(cfg, "resync-timeout");
     c.recv_buffer = (int) rp_cfg_int(cfg, "recv-buffer");
@@ -294,6 +389,12 @@ agt_config_fini(struct agt_config *c)
     rp_free(c->host_id);
     rp_free(c->tls_ca);
     rp_free(c->tls_server_name);
+    rp_free(c->agent_id);
+    rp_free(c->key_file);
+    rp_free(c->health_url);
+    rp_free(c->outcome_url);
+    rp_free(c->http_addr);
+    rp_free(c->http_key_file);
     memset(c, 0, sizeof(*c));
 }
 

@@ -49,7 +49,20 @@ struct agt_config {
     int query_workers;     /* parallel query contexts (>= 4) */
     char *tls_ca;          /* owned: CA PEM for tls+tcp:// ("": none) */
     char *tls_server_name; /* owned: name to verify ("": the URL's host) */
+    char *agent_id;        /* owned: never empty (host_id by default) */
+    char *key_file;        /* owned: the agent's signing key path */
+    char *health_url;      /* owned: controller PULL, or "none" */
+    int64_t report_interval_ms; /* health report period */
+    char *outcome_url;     /* owned: where the outcome PULL listens */
+    char *http_addr;       /* owned: "HOST:PORT" or "none" */
+    char *http_key_file;   /* owned: "" = no OFREP key */
+    size_t http_max_body;  /* bytes */
 };
+
+/* Agent ids: what the controller's enrollment accepts (store.h). */
+#define AGT_ID_MAX 64
+#define AGT_ID_CHARS                                                        \
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-"
 
 extern const struct rp_cfg_def agt_cfg_defs[];
 extern const size_t agt_cfg_ndefs;

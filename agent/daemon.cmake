@@ -3,6 +3,8 @@
 # link exactly what the daemon links), and the executable.
 add_library(ramp_agentd STATIC
     config.c
+    health.c
+    http.c
     policy.c
     serve.c
     stats.c

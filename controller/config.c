@@ -66,6 +66,11 @@ const struct rp_cfg_def ctl_cfg_defs[] = {
         "none: plain HTTP"},
     {"tls-key", RP_CFG_STR, "none", 0, 0, false,
         "PEM private key of tls-cert; none: plain HTTP"},
+    {"open-enrollment", RP_CFG_BOOL, "false", 0, 0, false,
+        "DEVELOPMENT ONLY: accept health reports from any agent that "
+        "enrolls itself (logged as a warning at start)"},
+    {"check-tick", RP_CFG_DURATION, "1s", 50, 60000, false,
+        "how often the rollout engine looks for checks that are due"},
 };
 const size_t ctl_cfg_ndefs = sizeof(ctl_cfg_defs) / sizeof(ctl_cfg_defs[0]);
 

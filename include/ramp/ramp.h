@@ -76,9 +76,18 @@ typedef enum {
 
 #define RAMP_VARIANT_MAX 64 /* bytes in a variant name */
 
+/** Which arm of a rollout an evaluation landed in (values match the
+ * wire's health entries). */
+typedef enum {
+    RAMP_ARM_NONE = 0,      /* no rollout decided this evaluation */
+    RAMP_ARM_TREATMENT = 1, /* bucketed into the rollout's stage */
+    RAMP_ARM_CONTROL = 2,   /* reached the rollout, not bucketed */
+} ramp_arm;
+
 /** What happened in one evaluation. Plain data; owns nothing. */
 struct ramp_detail {
     char variant[RAMP_VARIANT_MAX + 1]; /* served variant, "" on error */
+    ramp_arm arm;              /* the rollout arm, for ramp_observe */
     ramp_reason reason;
     ramp_eval_error error;     /* RAMP_EVAL_OK unless reason is ERROR */
     uint64_t flag_version;     /* 0 when the flag is unknown */
@@ -183,6 +192,25 @@ typedef void (*ramp_each_cb)(void *arg, const char *flag,
  */
 RAMP_API ramp_err ramp_eval_all(ramp_client *c, const ramp_ctx *ctx,
     ramp_each_cb cb, void *arg);
+
+/**
+ * Report the outcome of the work an evaluation decided, so the agent can
+ * judge the flag's rollout (DESIGN §5): success or failure, and how long
+ * the work took. flag and d are the flag key and the detail of that
+ * evaluation (its variant and arm). Cheap (no allocation, no syscall
+ * beyond one non-blocking send), callable from any thread, never blocks:
+ * when the agent is not there or not keeping up the outcome is dropped
+ * and counted (ramp_observe_dropped). Outcomes of error evaluations
+ * (detail.variant "") are ignored.
+ *
+ * RAMP_OK (sent, or counted as dropped), RAMP_EINVAL (NULL or over-long
+ * arguments).
+ */
+RAMP_API ramp_err ramp_observe(ramp_client *c, const char *flag,
+    const struct ramp_detail *d, bool success, uint64_t latency_us);
+
+/** Outcomes this client dropped since it was opened. */
+RAMP_API uint64_t ramp_observe_dropped(const ramp_client *c);
 
 /** Log levels passed to the callback (syslog's). */
 typedef void (*ramp_log_cb)(void *arg, int level, const char *line);
