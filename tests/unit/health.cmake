@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: MIT
+# Unit suites registered by the health work.
