@@ -23,6 +23,7 @@
  * does only after the last connection (and so the last callback) ended.
  */
 #include "api.h"
+#include "api_ext.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -63,6 +64,7 @@ enum api_route {
     R_AUDIT,
     R_TOKENS,
     R_TOKEN,
+    R_EXT, /* a route of an extension table (api_ext.h) */
 };
 
 enum api_method { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M_OTHER };
@@ -86,6 +88,17 @@ struct api_req {
     struct ctl_token tok;       /* the caller, after auth */
     json_t *json;               /* parsed body, owned, or NULL */
     struct api_req *next;       /* write queue link, under a->mtx */
+    /* R_EXT only: */
+    const struct ctl_api_route *ext;
+    void *ext_arg;
+    char ext_param[CTL_API_PARAMS][RP_KEY_MAX + 2];
+    char ext_qv[CTL_API_QUERY_MAX][API_PARAM_MAX];
+    bool ext_qset[CTL_API_QUERY_MAX];
+};
+
+/* What api_req is to an extension. */
+struct ctl_api_call {
+    struct api_req r;
 };
 
 struct ctl_api {
@@ -105,6 +118,8 @@ struct ctl_api {
     bool gone;                   /* handler destructor ran, under mtx */
     pthread_t writer;
     bool writer_started;
+    struct ctl_api_ext ext[CTL_API_EXT_MAX]; /* copied from the opts */
+    size_t next;
 };
 
 static int64_t
@@ -336,6 +351,89 @@ take_segment(const char **pp, char *out, size_t outsz)
     return true;
 }
 
+/* Does path match pattern ("{}" = one segment)? Fills the segments. */
+static bool
+ext_path_match(const char *pat, const char *path,
+    char (*params)[RP_KEY_MAX + 2])
+{
+    unsigned np = 0;
+
+    while (*pat != '\0') {
+        if (pat[0] == '{' && pat[1] == '}') {
+            if (np >= CTL_API_PARAMS ||
+                !take_segment(&path, params[np], sizeof(params[np]))) {
+                return false;
+            }
+            np++;
+            pat += 2;
+            continue;
+        }
+        if (*pat != *path) {
+            return false;
+        }
+        pat++;
+        path++;
+    }
+    return *path == '\0';
+}
+
+/* The first extension route whose path matches. */
+static bool
+ext_match(struct api_req *r, const char *path)
+{
+    const struct ctl_api *a = r->a;
+
+    for (size_t t = 0; t < a->next; t++) {
+        for (size_t i = 0; i < a->ext[t].nroutes; i++) {
+            const struct ctl_api_route *rt = &a->ext[t].routes[i];
+
+            if (ext_path_match(rt->path, path, r->ext_param)) {
+                r->route = R_EXT;
+                r->ext = rt;
+                r->ext_arg = a->ext[t].arg;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static unsigned
+method_bit(enum api_method m)
+{
+    switch (m) {
+    case M_GET:
+        return CTL_API_METHOD_GET;
+    case M_POST:
+        return CTL_API_METHOD_POST;
+    case M_PUT:
+        return CTL_API_METHOD_PUT;
+    case M_PATCH:
+        return CTL_API_METHOD_PATCH;
+    case M_DELETE:
+        return CTL_API_METHOD_DELETE;
+    default:
+        return 0;
+    }
+}
+
+/* The Allow header of an extension route. */
+static void
+ext_allow(const struct ctl_api_route *rt, char *out, size_t outsz)
+{
+    static const char *const names[] = {
+        "GET, HEAD", "POST", "PUT", "PATCH", "DELETE"};
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (unsigned i = 0; i < 5; i++) {
+        if ((rt->methods & (1u << i)) != 0 && o < outsz) {
+            o += (size_t) snprintf(
+                out + o, outsz - o, "%s%s", o > 0 ? ", " : "", names[i]);
+        }
+    }
+}
+
 /* Route path (no query) to r->route and r->param; false: no route. */
 static bool
 route_match(struct api_req *r, const char *path)
@@ -388,7 +486,7 @@ route_match(struct api_req *r, const char *path)
             return true;
         }
     }
-    return false;
+    return ext_match(r, path);
 }
 
 /* The methods a route takes, for 405's Allow header; and the role each
@@ -416,9 +514,11 @@ route_allow(enum api_route rt)
 }
 
 static bool
-route_allows(enum api_route rt, enum api_method m)
+route_allows(const struct api_req *r, enum api_route rt, enum api_method m)
 {
     switch (rt) {
+    case R_EXT:
+        return (r->ext->methods & method_bit(m)) != 0;
     case R_HEALTHZ:
     case R_AUDIT:
         return m == M_GET;
@@ -438,9 +538,11 @@ route_allows(enum api_route rt, enum api_method m)
 }
 
 static int
-route_role(enum api_route rt, enum api_method m)
+route_role(const struct api_req *r, enum api_route rt, enum api_method m)
 {
     switch (rt) {
+    case R_EXT:
+        return m == M_GET ? r->ext->read_role : r->ext->write_role;
     case R_HEALTHZ:
         return -1;
     case R_TOKENS:
@@ -1226,6 +1328,8 @@ api_write(struct api_req *r)
         return do_token_create(r);
     case R_TOKEN:
         return do_token_revoke(r);
+    case R_EXT:
+        return r->ext->fn((struct ctl_api_call *) r, r->ext_arg);
     default:
         return res_error(500, NULL, "no writer for this route");
     }
@@ -1273,7 +1377,7 @@ static nng_http_res *
 api_auth(struct api_req *r)
 {
     const char *h = nng_http_req_get_header(r->req, "Authorization");
-    int need = route_role(r->route, r->method);
+    int need = route_role(r, r->route, r->method);
     nng_http_res *res;
     ramp_err rv;
 
@@ -1339,6 +1443,32 @@ body_none(struct api_req *r)
     return NULL;
 }
 
+/* The query and body checks of an extension route. */
+static nng_http_res *
+ext_check(struct api_req *r)
+{
+    const struct ctl_api_route *rt = r->ext;
+    nng_http_res *res;
+
+    if (r->query[0] != '\0') {
+        res = query_parse(r->query, rt->query, r->ext_qv, r->ext_qset);
+        if (res != NULL) {
+            return res;
+        }
+    }
+    if (r->method == M_GET || r->method == M_DELETE) {
+        return NULL;
+    }
+    switch (rt->body) {
+    case CTL_BODY_REQUIRED:
+        return body_json(r, r->method == M_PATCH);
+    case CTL_BODY_OPTIONAL:
+        return r->body_len == 0 ? NULL : body_json(r, false);
+    default:
+        return body_none(r);
+    }
+}
+
 /* Check everything that needs no store write; NULL: go on. */
 static nng_http_res *
 api_check(struct api_req *r)
@@ -1361,11 +1491,18 @@ api_check(struct api_req *r)
     if (!route_match(r, path)) {
         return res_error(404, NULL, "no such route");
     }
-    if (!route_allows(r->route, r->method)) {
+    if (!route_allows(r, r->route, r->method)) {
+        char allow[64];
+
         res = res_error(405, NULL, "method %s not allowed here",
             nng_http_req_get_method(r->req));
+        if (r->route == R_EXT) {
+            ext_allow(r->ext, allow, sizeof(allow));
+        } else {
+            snprintf(allow, sizeof(allow), "%s", route_allow(r->route));
+        }
         if (res != NULL) {
-            (void) nng_http_res_set_header(res, "Allow", route_allow(r->route));
+            (void) nng_http_res_set_header(res, "Allow", allow);
         }
         return res;
     }
@@ -1378,6 +1515,9 @@ api_check(struct api_req *r)
         !rp_flag_key_valid(r->param, strlen(r->param))) {
         return res_error(
             400, "key", "not a flag key: [a-z0-9][a-z0-9._-]{0,127}");
+    }
+    if (r->route == R_EXT) {
+        return ext_check(r);
     }
     if (r->route != R_FLAGS && r->route != R_AUDIT && r->query[0] != '\0') {
         static const char *const none[] = {NULL};
@@ -1452,6 +1592,9 @@ api_dispatch(struct api_req *r)
         break;
     case R_TOKENS:
         res = do_token_list(r);
+        break;
+    case R_EXT:
+        res = r->ext->fn((struct ctl_api_call *) r, r->ext_arg);
         break;
     default:
         res = res_error(500, NULL, "no reader for this route");
@@ -1637,6 +1780,14 @@ ctl_api_open(const struct ctl_api_opts *o, struct ctl_store *st,
     a->queue_max = o->write_queue != 0 ? o->write_queue : API_QUEUE_DEFAULT;
     pthread_mutex_init(&a->mtx, NULL);
     pthread_cond_init(&a->cv, NULL);
+    if (o->next > CTL_API_EXT_MAX) {
+        api_free(a);
+        return RAMP_EINVAL;
+    }
+    for (size_t i = 0; i < o->next; i++) {
+        a->ext[i] = o->ext[i];
+    }
+    a->next = o->next;
 
     rc = nng_url_parse(&url, o->url);
     if (rc != 0) {
@@ -1753,4 +1904,119 @@ ctl_api_close(struct ctl_api *a)
     if (api_wait_gone(a)) {
         api_free(a);
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* Extension interface (api_ext.h)                                     */
+/* ------------------------------------------------------------------ */
+
+const char *
+ctl_api_call_method(const struct ctl_api_call *c)
+{
+    return nng_http_req_get_method(c->r.req);
+}
+
+bool
+ctl_api_call_is_get(const struct ctl_api_call *c)
+{
+    return c->r.method == M_GET;
+}
+
+const char *
+ctl_api_call_param(const struct ctl_api_call *c, unsigned i)
+{
+    return i < CTL_API_PARAMS && c->r.ext_param[i][0] != '\0'
+        ? c->r.ext_param[i]
+        : NULL;
+}
+
+const char *
+ctl_api_call_query(const struct ctl_api_call *c, const char *name)
+{
+    const struct ctl_api_route *rt = c->r.ext;
+
+    for (size_t i = 0; i < CTL_API_QUERY_MAX && rt->query[i] != NULL; i++) {
+        if (strcmp(rt->query[i], name) == 0) {
+            return c->r.ext_qset[i] ? c->r.ext_qv[i] : NULL;
+        }
+    }
+    return NULL;
+}
+
+json_t *
+ctl_api_call_json(const struct ctl_api_call *c)
+{
+    return c->r.json;
+}
+
+const char *
+ctl_api_call_header(const struct ctl_api_call *c, const char *name)
+{
+    return nng_http_req_get_header(c->r.req, name);
+}
+
+const char *
+ctl_api_call_actor(const struct ctl_api_call *c)
+{
+    return c->r.tok.name;
+}
+
+int
+ctl_api_call_role(const struct ctl_api_call *c)
+{
+    return (int) c->r.tok.role;
+}
+
+struct ctl_store *
+ctl_api_call_store(const struct ctl_api_call *c)
+{
+    return c->r.a->st;
+}
+
+struct ctl_pub *
+ctl_api_call_pub(const struct ctl_api_call *c)
+{
+    return c->r.a->pub;
+}
+
+nng_http_res *
+ctl_api_res_json(uint16_t status, json_t *j)
+{
+    return res_json(status, j);
+}
+
+nng_http_res *
+ctl_api_res_error(uint16_t status, const char *field, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return res_error(status, field, "%s", msg);
+}
+
+nng_http_res *
+ctl_api_res_store_err(ramp_err rv, const char *what)
+{
+    return res_store_err(rv, what);
+}
+
+nng_http_res *
+ctl_api_res_text(uint16_t status, const char *ctype, const char *text,
+    size_t n)
+{
+    nng_http_res *res = NULL;
+
+    if (nng_http_res_alloc(&res) != 0) {
+        return NULL;
+    }
+    nng_http_res_set_status(res, status);
+    if (nng_http_res_set_header(res, "Content-Type", ctype) != 0 ||
+        (n > 0 && nng_http_res_copy_data(res, text, n) != 0)) {
+        nng_http_res_free(res);
+        return NULL;
+    }
+    return res;
 }

@@ -24,10 +24,15 @@
 
 struct ctl_api; /* opaque */
 
+struct ctl_api_ext; /* api_ext.h */
+#define CTL_API_EXT_MAX 8
+
 struct ctl_api_opts {
     const char *url;    /* "http://0.0.0.0:7480"; port 0 picks one */
     size_t max_body;    /* request body bytes; 0: 1 MiB */
     size_t write_queue; /* writes waiting before 503; 0: 1024 */
+    const struct ctl_api_ext *ext; /* route tables of other modules */
+    size_t next;                  /* <= CTL_API_EXT_MAX */
 };
 
 /*

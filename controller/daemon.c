@@ -20,6 +20,7 @@
 
 #include "alloc.h"
 #include "api.h"
+#include "api_ext.h"
 #include "codec.h"
 #include "config.h"
 #include "envelope.h"
@@ -104,6 +105,10 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
     struct ctl_pub *pub = NULL;
     struct ctl_resync *rs = NULL;
     struct ctl_api *api = NULL;
+    /* Route tables of the modules that serve HTTP through the API
+     * (api_ext.h): each module's open adds its table here. */
+    struct ctl_api_ext ext[CTL_API_EXT_MAX];
+    size_t next = 0;
     nng_socket health = NNG_SOCKET_INITIALIZER;
     bool health_open_ok = false;
     char url[RP_CFG_VAL_MAX + 16];
@@ -181,8 +186,11 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
         url[4] = 's';
     }
     if (rv == RAMP_OK) {
-        struct ctl_api_opts ao = {url, (size_t) rp_cfg_int(cfg, "max-body"),
-            (size_t) rp_cfg_int(cfg, "write-queue")};
+        struct ctl_api_opts ao = {.url = url,
+            .max_body = (size_t) rp_cfg_int(cfg, "max-body"),
+            .write_queue = (size_t) rp_cfg_int(cfg, "write-queue"),
+            .ext = ext,
+            .next = next};
 
         rv = ctl_api_open(&ao, st, pub, &api);
     }

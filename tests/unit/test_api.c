@@ -27,6 +27,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "api.h"
+#include "api_ext.h"
 #include "codec.h"
 #include "envelope.h"
 #include "json.h"
@@ -270,6 +271,45 @@ raw_http(const char *req, char *out, size_t outsz)
     return status;
 }
 
+/* An extension table (api_ext.h): echo what the API handed over. */
+static int ext_marker;
+
+static nng_http_res *
+ext_echo(struct ctl_api_call *c, void *arg)
+{
+    const char *p0 = ctl_api_call_param(c, 0);
+    const char *p1 = ctl_api_call_param(c, 1);
+    const char *lim = ctl_api_call_query(c, "limit");
+    json_t *body = ctl_api_call_json(c);
+
+    if (arg != &ext_marker) {
+        return ctl_api_res_error(500, NULL, "wrong arg");
+    }
+    return ctl_api_res_json(200,
+        json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:b, s:O?}", "method",
+            ctl_api_call_method(c), "p0", p0, "p1", p1, "limit", lim,
+            "actor", ctl_api_call_actor(c), "get", ctl_api_call_is_get(c),
+            "body", body));
+}
+
+static nng_http_res *
+ext_text(struct ctl_api_call *c, void *arg)
+{
+    (void) c;
+    (void) arg;
+    return ctl_api_res_text(200, "text/plain; version=0.0.4", "x 1\n", 4);
+}
+
+static const struct ctl_api_route ext_routes[] = {
+    {"/api/v1/things/{}", CTL_API_METHOD_GET, CTL_ROLE_VIEWER,
+        CTL_ROLE_OPERATOR, CTL_BODY_NONE, {"limit", NULL}, ext_echo},
+    {"/api/v1/things/{}/sub/{}", CTL_API_METHOD_GET | CTL_API_METHOD_POST,
+        CTL_ROLE_VIEWER, CTL_ROLE_ADMIN, CTL_BODY_OPTIONAL, {NULL},
+        ext_echo},
+    {"/ext-open", CTL_API_METHOD_GET, -1, -1, CTL_BODY_NONE, {NULL},
+        ext_text},
+};
+
 static int
 group_setup(void **state)
 {
@@ -298,6 +338,15 @@ group_setup(void **state)
     assert_int_equal(ctl_resync_open(&ro, g.st, &g.kp, &g.rs), RAMP_OK);
     ao.url = "http://127.0.0.1:0";
     ao.max_body = MAX_BODY;
+    {
+        static struct ctl_api_ext ext;
+
+        ext.routes = ext_routes;
+        ext.nroutes = sizeof(ext_routes) / sizeof(ext_routes[0]);
+        ext.arg = &ext_marker;
+        ao.ext = &ext;
+        ao.next = 1;
+    }
     assert_int_equal(ctl_api_open(&ao, g.st, g.pub, &g.api), RAMP_OK);
     g.port = ctl_api_port(g.api);
     assert_true(g.port > 0);
@@ -334,6 +383,63 @@ group_teardown(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+
+static void
+test_ext_routes(void **state)
+{
+    struct resp r;
+
+    (void) state;
+    assert_int_equal(
+        http(&r, "GET", "/api/v1/things/a1?limit=5", g.viewer, NULL, NULL),
+        200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "p0")), "a1");
+    assert_string_equal(json_string_value(json_object_get(r.json, "limit")), "5");
+    assert_string_equal(
+        json_string_value(json_object_get(r.json, "actor")), "eyes");
+    assert_true(json_is_true(json_object_get(r.json, "get")));
+    resp_fini(&r);
+    /* Unknown query parameter, no token, wrong method, no route. */
+    http(&r, "GET", "/api/v1/things/a1?lmit=5", g.viewer, NULL, NULL);
+    assert_error(&r, 400, "invalid", "lmit");
+    resp_fini(&r);
+    http(&r, "GET", "/api/v1/things/a1", NULL, NULL, NULL);
+    assert_error(&r, 401, "unauthenticated", NULL);
+    resp_fini(&r);
+    http(&r, "DELETE", "/api/v1/things/a1", g.admin, NULL, NULL);
+    assert_error(&r, 405, "method_not_allowed", NULL);
+    assert_string_equal(r.allow, "GET, HEAD");
+    resp_fini(&r);
+    http(&r, "GET", "/api/v1/things/a1/other", g.viewer, NULL, NULL);
+    assert_error(&r, 404, "not_found", NULL);
+    resp_fini(&r);
+    /* Two segments; a write needs its role and goes through the writer. */
+    http(&r, "POST", "/api/v1/things/a1/sub/b2", g.oper, "{}", NULL);
+    assert_error(&r, 403, "forbidden", NULL);
+    resp_fini(&r);
+    assert_int_equal(http(&r, "POST", "/api/v1/things/a1/sub/b2", g.admin,
+                         "{\"reason\":\"x\"}", NULL),
+        200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "p1")), "b2");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(r.json, "body"), "reason")),
+        "x");
+    assert_false(json_is_true(json_object_get(r.json, "get")));
+    resp_fini(&r);
+    assert_int_equal(
+        http(&r, "POST", "/api/v1/things/a1/sub/b2", g.admin, NULL, NULL), 200);
+    assert_true(json_is_null(json_object_get(r.json, "body")) ||
+        json_object_get(r.json, "body") == NULL);
+    resp_fini(&r);
+    http(&r, "POST", "/api/v1/things/a1/sub/b2", g.admin, "[1]", NULL);
+    assert_error(&r, 400, "invalid", "");
+    resp_fini(&r);
+    /* No role: no token needed; text bodies keep their type. */
+    assert_int_equal(http(&r, "GET", "/ext-open", NULL, NULL, NULL), 200);
+    assert_int_equal(r.len, 4);
+    assert_memory_equal(r.body, "x 1\n", 4);
+    resp_fini(&r);
+}
 
 static void
 test_healthz(void **state)
@@ -1203,6 +1309,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_healthz),
+        cmocka_unit_test(test_ext_routes),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_flag_crud),
         cmocka_unit_test(test_validation),
