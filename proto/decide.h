@@ -48,14 +48,32 @@ struct rp_window_arm {
 };
 struct rp_window {
     struct rp_window_arm t, c; /* treatment, control */
+    /* The stage serves the treatment to every unit (100%): there is no
+     * control arm, so the relative tests are left out and the absolute
+     * tests and the guardrail decide. false: a control arm that reports
+     * nothing is missing data, never a pass. */
+    bool treatment_only;
 };
 
-/* Per-arm sums over the stage's windows (clusters). */
+/*
+ * Per-arm sums over the stage's windows (clusters). Error sums are over
+ * requests; latency sums are over timed requests (the window histogram's
+ * count), because an application may time only some of them: over_abs
+ * from the stage's first window, slow only from the window after the
+ * edge was fixed (the edge's own windows are not tested against it).
+ * The x_ products pair each count with its own denominator: x_err with
+ * requests, x_over with timed, x_slow with timed_e.
+ */
 struct rp_arm_acc {
     uint64_t requests, errors, slow, over_abs; /* sums */
     double sq_req, sq_err, sq_slow, sq_over;   /* sums of per-window squares */
-    double x_err, x_slow, x_over;              /* sums of requests*x per window */
+    double x_err, x_slow, x_over;              /* sums of denominator*x per window */
     uint32_t windows;                          /* windows with requests > 0 */
+    uint64_t timed;        /* timed requests (sum of histogram counts) */
+    uint64_t timed_e;      /* timed requests since the edge was fixed */
+    double sq_timed, sq_timed_e; /* sums of per-window squares */
+    uint32_t lat_windows;  /* windows with timed > 0 */
+    uint32_t edge_windows; /* windows with timed > 0 after the edge */
 };
 
 struct rp_stage_acc {
@@ -68,8 +86,43 @@ struct rp_stage_acc {
     uint32_t fails;        /* consecutive failing checks */
 };
 
+/*
+ * Constants of the method (docs/rollouts.md, "Decision method").
+ * RP_DECIDE_ALPHA: one-sided error of each bound, for FAIL and for PASS,
+ * valid at every look. RP_DECIDE_ERR_SLACK: absolute slack added to the
+ * relative error limit, (1 + err_rel) * control + slack, so that arms
+ * with no errors at all can show non-inferiority. RP_DECIDE_MIN_WINDOWS:
+ * windows an arm needs before a test may pass or fail (the
+ * between-window variance needs several clusters). RP_DECIDE_TAIL: the
+ * share of requests above a p95.
+ */
+#define RP_DECIDE_ALPHA 0.05
+#define RP_DECIDE_ERR_SLACK 0.001
+#define RP_DECIDE_MIN_WINDOWS 3
+#define RP_DECIDE_TAIL 0.05
+
+/* Upper bound of an encoded accumulator: three full histograms (about
+ * 6.7 KiB each) and two arms of 18 numbers. */
+#define RP_STAGE_ACC_ENC_MAX (64u << 10)
+
+/* Zero: a fresh stage. */
 void rp_stage_acc_init(struct rp_stage_acc *a);
+/*
+ * msgpack form (docs/rollouts.md): [1, arm_t, arm_c, edge_us, edge_hist,
+ * p95_t_us, p95_c_us, hist_t, hist_c, checks, fails], an arm being
+ * [requests, errors, slow, over_abs, timed, timed_e, sq_req, sq_err,
+ * sq_slow, sq_over, sq_timed, sq_timed_e, x_err, x_slow, x_over, windows,
+ * lat_windows, edge_windows]. Encode appends to b: RAMP_OK, RAMP_ENOMEM,
+ * RAMP_ETOOBIG (b's ceiling); on error b is as it was.
+ */
 ramp_err rp_stage_acc_encode(struct rp_buf *b, const struct rp_stage_acc *a);
+/*
+ * Strict: exactly that layout, every count consistent (errors <=
+ * requests, slow <= timed_e <= timed, ...), finite non-negative sums, no
+ * trailing bytes. RAMP_OK; RAMP_EPROTO (malformed); RAMP_ETOOBIG (n >
+ * RP_STAGE_ACC_ENC_MAX); RAMP_EVERSION (unknown version); RAMP_ENOMEM.
+ * *a is written only on RAMP_OK.
+ */
 ramp_err rp_stage_acc_decode(const uint8_t *p, size_t n,
     struct rp_stage_acc *a);
 
@@ -82,13 +135,23 @@ enum rp_verdict {
 };
 const char *rp_verdict_name(enum rp_verdict v);
 
-/* One test's figures, for explain. */
+/*
+ * One test's figures, for explain. value and limit are rates or shares
+ * (0..1); lower/upper bound value and are shifted with the limit, so
+ * FAIL is lower > limit and PASS is upper < limit. The metrics, in
+ * order: error_rate_relative, error_rate_absolute, latency_p95_relative,
+ * latency_p95_absolute, error_rate_critical (the guardrail).
+ */
 struct rp_metric {
     const char *name;      /* static: "error_rate_relative", ... */
     enum rp_verdict verdict;
     double value;          /* estimate of the tested quantity */
     double lower, upper;   /* confidence sequence bounds */
     double limit;          /* what it is held to */
+    /* false: shown but left out of the overall verdict (latency not
+     * reported by either arm, no control arm, the guardrail unless it
+     * tripped) */
+    bool counted;
 };
 
 #define RP_DECIDE_MAX_METRICS 6
@@ -102,9 +165,22 @@ struct rp_check {
     char reason[256];      /* one line with the figures */
 };
 
-/* Fold w into a and test. Always fills out. */
+/*
+ * Fold w into a and test. Always fills out. Never allocates. A window
+ * with errors > requests in an arm is malformed: it is not folded, the
+ * stage is tested as it was and out->reason says so. Increments
+ * a->checks; a->fails belongs to rp_decide_action().
+ */
 void rp_decide_check(const struct rp_policy *pol, struct rp_stage_acc *a,
     const struct rp_window *w, struct rp_check *out);
+
+/*
+ * Multiplier of the confidence sequence (normal mixture, docs/rollouts.md)
+ * at intrinsic time t with mixing scale rho, both in treatment requests:
+ * sqrt((1 + rho/t) * (log(1 + t/rho) + 2 log(1/alpha))). Exposed for the
+ * tests and the docs; +inf when t <= 0.
+ */
+double rp_decide_cs_z(double t, double rho, double alpha);
 
 enum rp_action {
     RP_ACT_NONE = 0,     /* keep baking */
