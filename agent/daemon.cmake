@@ -5,6 +5,7 @@ add_library(ramp_agentd STATIC
     config.c
     health.c
     http.c
+    metrics.c
     policy.c
     serve.c
     stats.c

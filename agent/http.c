@@ -1,3 +1,1372 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder: filled in by the change that owns this file. */
-typedef int ramp_placeholder_http;
+/*
+ * The agent's HTTP server (http.h) on nng's HTTP server, built the way
+ * the controller's API is (controller/api.c): one handler owns "/" as a
+ * tree for every method, so 404 and 405 are our JSON rather than nng's
+ * HTML page, and bodies are read here, not by nng's collector, which
+ * answers an oversize Content-Length with a bare 400 and silently
+ * ignores a chunked body, parsing it as the next request. We refuse
+ * Transfer-Encoding (411) and bodies over http-max-body (413), both
+ * with "Connection: close" since the unread bytes are still on the
+ * wire, and read exactly Content-Length bytes otherwise.
+ *
+ * OFREP shapes (open-feature/protocol service/openapi.yaml): success
+ * {key, value, reason, variant, metadata}; failure {key, errorCode,
+ * errorDetails} with 400 for PARSE_ERROR, TARGETING_KEY_MISSING and
+ * INVALID_CONTEXT, 404 for FLAG_NOT_FOUND, 500 for GENERAL. Error
+ * bodies always carry key and errorCode, because OpenFeature providers
+ * report anything else as GENERAL; transport-level refusals (401, 403,
+ * 404 route, 405, 411, 413) use errorCode GENERAL.
+ *
+ * Lifetime: nng may call the handler until its server is gone, so the
+ * struct lives until the handler's data destructor has run (api.c does
+ * the same, for the same reason).
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+#include <sodium.h>
+
+#include "alloc.h"
+#include "health.h"
+#include "json.h"
+#include "log.h"
+#include "model.h"
+#include "promtext.h"
+
+#define HTTP_URI_MAX 2048     /* longer request targets are refused */
+#define HTTP_CLOSE_WAIT_S 5   /* bound on waiting for nng to let go */
+#define HTTP_METRICS_MAX ((size_t) 4 << 20) /* bytes of one scrape */
+#define HTTP_OUTCOMES_MAX 1000 /* outcomes in one request */
+#define HTTP_LATENCY_MAX_MS 3600000.0 /* one hour: beyond is a unit error */
+#define HTTP_ETAG_BYTES 16    /* 128-bit BLAKE2b: hex is 32 characters */
+
+#define OFREP_FLAG_PREFIX "/ofrep/v1/evaluate/flags/"
+#define OFREP_BULK_PATH "/ofrep/v1/evaluate/flags"
+
+struct agt_http {
+    nng_http_server *server;
+    nng_http_handler *handler; /* owned by the server once added */
+    struct agt_viewref *views; /* borrowed */
+    struct agt_stats *stats;   /* borrowed */
+    struct agt_health *health; /* borrowed, may be NULL */
+    struct agt_metrics *metrics; /* owned */
+    char *host;                /* owned */
+    char *state_dir;           /* owned */
+    size_t map_size;
+    size_t max_body;
+    bool has_key;
+    uint8_t key_hash[crypto_generichash_BYTES]; /* of the API key */
+    int port;
+    pthread_mutex_t mtx;
+    pthread_cond_t cv;         /* inflight, gone */
+    size_t inflight;           /* requests not yet finished, under mtx */
+    bool closing;              /* under mtx */
+    bool gone;                 /* handler destructor ran, under mtx */
+};
+
+struct http_req {
+    struct agt_http *h;
+    nng_aio *aio;              /* nng's handler aio: finished once */
+    nng_http_req *req;         /* borrowed until aio is finished */
+    nng_http_conn *conn;       /* borrowed likewise */
+    nng_aio *rxaio;            /* body read, or NULL */
+    uint8_t *body;             /* owned, body_len bytes, or NULL */
+    size_t body_len;
+    bool close;                /* answer with Connection: close */
+    bool head;                 /* HEAD: treated as GET */
+    enum agt_route route;
+    char key[RP_KEY_MAX + 1];  /* ofrep_flag: the key as sent, sanitised */
+};
+
+/* ------------------------------------------------------------------ */
+/* Responses                                                           */
+/* ------------------------------------------------------------------ */
+
+static nng_http_res *
+res_bytes(uint16_t status, const char *ctype, const void *p, size_t n)
+{
+    nng_http_res *res = NULL;
+
+    if (nng_http_res_alloc(&res) != 0) {
+        return NULL;
+    }
+    nng_http_res_set_status(res, status);
+    if ((ctype != NULL &&
+            nng_http_res_set_header(res, "Content-Type", ctype) != 0) ||
+        (n > 0 && nng_http_res_copy_data(res, p, n) != 0)) {
+        nng_http_res_free(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* j (consumed; NULL is out of memory) as the body. Small bodies are
+ * dumped on the stack: most answers are one flag. */
+static nng_http_res *
+res_json(uint16_t status, json_t *j)
+{
+    char stackbuf[2048];
+    nng_http_res *res = NULL;
+    char *text;
+    size_t n;
+
+    if (j == NULL) {
+        return NULL;
+    }
+    n = json_dumpb(j, NULL, 0, JSON_COMPACT);
+    text = n <= sizeof(stackbuf) ? stackbuf : rp_alloc(n);
+    if (n > 0 && text != NULL &&
+        json_dumpb(j, text, n, JSON_COMPACT) == n) {
+        res = res_bytes(status, "application/json", text, n);
+    }
+    if (text != stackbuf) {
+        rp_free(text);
+    }
+    json_decref(j);
+    return res;
+}
+
+static nng_http_res *res_error(uint16_t status, const char *key,
+    const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* {"key"?, "errorCode", "errorDetails"}; key NULL leaves it out. */
+static nng_http_res *
+res_error(uint16_t status, const char *key, const char *code,
+    const char *fmt, ...)
+{
+    char msg[512];
+    json_t *j;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    j = json_pack("{s:s, s:s}", "errorCode", code, "errorDetails", msg);
+    if (j != NULL && key != NULL &&
+        json_object_set_new(j, "key", json_string(key)) != 0) {
+        json_decref(j);
+        j = NULL;
+    }
+    return res_json(status, j);
+}
+
+/* The key an error body names: the flag route's key, else none. */
+static const char *
+req_key(const struct http_req *r)
+{
+    return r->route == AGT_ROUTE_OFREP_FLAG ? r->key : NULL;
+}
+
+static void
+req_free(struct http_req *r)
+{
+    if (r->rxaio != NULL) {
+        /* We may be inside its own callback: nng frees it later. */
+        nng_aio_reap(r->rxaio);
+    }
+    rp_free(r->body);
+    rp_free(r);
+}
+
+/*
+ * Hand res to nng and forget the request. A NULL res (out of memory)
+ * fails the aio, which makes nng drop the connection.
+ */
+static void
+req_finish(struct http_req *r, nng_http_res *res)
+{
+    struct agt_http *h = r->h;
+    nng_aio *aio = r->aio;
+
+    if (res != NULL && r->close) {
+        (void) nng_http_res_set_header(res, "Connection", "close");
+    }
+    agt_metrics_count_http(h->metrics, r->route,
+        res != NULL ? nng_http_res_get_status(res) : 500);
+    if (res != NULL) {
+        RAMP_LOG(RP_LOG_DEBUG, "RAMP-AGENT-HTTP-REQ",
+            "method=%s uri=\"%.128s\" status=%u",
+            nng_http_req_get_method(r->req), nng_http_req_get_uri(r->req),
+            (unsigned) nng_http_res_get_status(res));
+    }
+    req_free(r);
+    if (res != NULL) {
+        nng_aio_set_output(aio, 0, res);
+        nng_aio_finish(aio, 0);
+    } else {
+        nng_aio_finish(aio, NNG_ENOMEM);
+    }
+    pthread_mutex_lock(&h->mtx);
+    if (--h->inflight == 0) {
+        pthread_cond_broadcast(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mtx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests                                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The path's route. For the flag route the key is copied as sent, with
+ * anything outside printable ASCII replaced by '?' so the error body can
+ * always name it (jansson refuses invalid UTF-8), and truncated at
+ * RP_KEY_MAX + 1 bytes; whether it is a valid key is checked later.
+ */
+static enum agt_route
+route_of(const char *path, char key[RP_KEY_MAX + 1], bool *key_ok)
+{
+    *key_ok = false;
+    if (strncmp(path, OFREP_FLAG_PREFIX, strlen(OFREP_FLAG_PREFIX)) == 0) {
+        const char *k = path + strlen(OFREP_FLAG_PREFIX);
+        size_t n = strlen(k);
+        size_t i;
+
+        if (n == 0 || strchr(k, '/') != NULL) {
+            return AGT_ROUTE_COUNT; /* no such route */
+        }
+        for (i = 0; i < n && i < RP_KEY_MAX; i++) {
+            key[i] = k[i] > 0x20 && k[i] < 0x7f ? k[i] : '?';
+        }
+        key[i] = '\0';
+        *key_ok = n <= RP_KEY_MAX && rp_flag_key_valid(k, n);
+        return AGT_ROUTE_OFREP_FLAG;
+    }
+    if (strcmp(path, OFREP_BULK_PATH) == 0) {
+        return AGT_ROUTE_OFREP_BULK;
+    }
+    if (strcmp(path, "/ramp/v1/outcomes") == 0) {
+        return AGT_ROUTE_OUTCOMES;
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        return AGT_ROUTE_METRICS;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        return AGT_ROUTE_HEALTHZ;
+    }
+    if (strcmp(path, "/readyz") == 0) {
+        return AGT_ROUTE_READYZ;
+    }
+    return AGT_ROUTE_COUNT;
+}
+
+static bool
+route_is_post(enum agt_route rt)
+{
+    return rt == AGT_ROUTE_OFREP_FLAG || rt == AGT_ROUTE_OFREP_BULK ||
+        rt == AGT_ROUTE_OUTCOMES;
+}
+
+/* Hash of a presented key; compared in constant time with the stored
+ * one, and hashing first makes the comparison length-independent. */
+static bool
+key_matches(const struct agt_http *h, const char *k)
+{
+    uint8_t got[crypto_generichash_BYTES];
+
+    crypto_generichash(got, sizeof(got), (const uint8_t *) k, strlen(k),
+        NULL, 0);
+    return sodium_memcmp(got, h->key_hash, sizeof(got)) == 0;
+}
+
+/* NULL when allowed; else 401 (no credentials) or 403 (wrong ones). */
+static nng_http_res *
+req_auth(struct http_req *r)
+{
+    const char *xk = nng_http_req_get_header(r->req, "X-API-Key");
+    const char *az = nng_http_req_get_header(r->req, "Authorization");
+    const char *given = NULL;
+    nng_http_res *res;
+
+    if (!r->h->has_key || !route_is_post(r->route)) {
+        return NULL;
+    }
+    if (xk != NULL) {
+        given = xk;
+    } else if (az != NULL && strncasecmp(az, "Bearer ", 7) == 0) {
+        given = az + 7;
+        while (*given == ' ') {
+            given++;
+        }
+    }
+    if (given == NULL) {
+        res = res_error(401, req_key(r), "GENERAL",
+            "an API key is required (Authorization: Bearer or X-API-Key)");
+        if (res != NULL) {
+            (void) nng_http_res_set_header(res, "WWW-Authenticate", "Bearer");
+        }
+        return res;
+    }
+    if (!key_matches(r->h, given)) {
+        RAMP_LOG(RP_LOG_NOTICE, "RAMP-AGENT-HTTP-AUTH-FAIL", "route=%s",
+            agt_route_name(r->route));
+        return res_error(403, req_key(r), "GENERAL", "wrong API key");
+    }
+    return NULL;
+}
+
+/*
+ * The request body as a JSON object: *out is NULL for an empty body (no
+ * context), else a new reference. 400 PARSE_ERROR otherwise.
+ */
+static nng_http_res *
+req_json(struct http_req *r, json_t **out)
+{
+    json_error_t err;
+    json_t *j;
+
+    *out = NULL;
+    if (r->body_len == 0) {
+        return NULL;
+    }
+    j = json_loadb((const char *) r->body, r->body_len,
+        JSON_REJECT_DUPLICATES, &err);
+    if (j == NULL) {
+        return res_error(400, req_key(r), "PARSE_ERROR",
+            "invalid JSON at line %d column %d: %s", err.line, err.column,
+            err.text);
+    }
+    if (!json_is_object(j) &&
+        !(r->route == AGT_ROUTE_OUTCOMES && json_is_array(j))) {
+        json_decref(j);
+        return res_error(400, req_key(r), "PARSE_ERROR",
+            "the body must be a JSON object");
+    }
+    *out = j;
+    return NULL;
+}
+
+/* The "context" member of an OFREP request into c (borrowing from
+ * body). 400 INVALID_CONTEXT for a context that is not an object, or
+ * that rp_json_ctx_parse refuses. */
+static nng_http_res *
+req_context(struct http_req *r, json_t *body, json_t **ctxj,
+    struct rp_json_ctx *c)
+{
+    char msg[256];
+    const char *k;
+    json_t *v;
+
+    *ctxj = NULL;
+    if (body != NULL) {
+        json_object_foreach(body, k, v)
+        {
+            if (strcmp(k, "context") != 0) {
+                return res_error(400, req_key(r), "PARSE_ERROR",
+                    "unknown member \"%.64s\": the body is {\"context\": "
+                    "{...}}", k);
+            }
+        }
+        *ctxj = json_object_get(body, "context");
+        if (json_is_null(*ctxj)) {
+            *ctxj = NULL;
+        }
+    }
+    if (rp_json_ctx_parse(*ctxj, c, msg, sizeof(msg)) != RAMP_OK) {
+        return res_error(400, req_key(r), "INVALID_CONTEXT", "%s", msg);
+    }
+    c->ctx.host = r->h->host;
+    c->ctx.host_len = strlen(r->h->host);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* OFREP                                                               */
+/* ------------------------------------------------------------------ */
+
+static uint16_t
+ecode_status(enum rp_ecode e)
+{
+    switch (e) {
+    case RP_EC_FLAG_NOT_FOUND:
+        return 404;
+    case RP_EC_PARSE_ERROR:
+    case RP_EC_TARGETING_KEY_MISSING:
+    case RP_EC_INVALID_CONTEXT:
+        return 400;
+    default:
+        return 500;
+    }
+}
+
+static const char *
+ecode_details(enum rp_ecode e)
+{
+    switch (e) {
+    case RP_EC_FLAG_NOT_FOUND:
+        return "no such flag on this agent";
+    case RP_EC_TARGETING_KEY_MISSING:
+        return "this flag splits by targetingKey: the context needs one";
+    case RP_EC_INVALID_CONTEXT:
+        return "the context does not suit this flag";
+    default:
+        return "evaluation failed";
+    }
+}
+
+static const char *
+arm_name(enum rp_arm a)
+{
+    return a == RP_ARM_TREATMENT ? "treatment"
+        : a == RP_ARM_CONTROL    ? "control"
+                                 : NULL;
+}
+
+/*
+ * One evaluation as its OFREP object: success or failure. Metadata is
+ * flat strings, numbers and booleans, as OFREP requires.
+ */
+static json_t *
+ofrep_result(const char *key, const struct rp_flag *f,
+    const struct rp_result *res, uint64_t seq, bool stale)
+{
+    json_t *j, *md, *val;
+
+    if (res->reason == RP_REASON_ERROR || res->value == NULL) {
+        enum rp_ecode e =
+            res->reason == RP_REASON_ERROR ? res->error : RP_EC_GENERAL;
+
+        return json_pack("{s:s, s:s, s:s}", "key", key, "errorCode",
+            rp_ecode_name(e), "errorDetails", ecode_details(e));
+    }
+    val = rp_value_to_json(res->value);
+    if (val == NULL) {
+        return json_pack("{s:s, s:s, s:s}", "key", key, "errorCode",
+            "GENERAL", "errorDetails", "the variant's value does not convert");
+    }
+    md = json_pack("{s:I, s:I, s:b}", "version", (json_int_t) f->version,
+        "seq", (json_int_t) seq, "stale", stale);
+    if (md != NULL && arm_name(res->arm) != NULL &&
+        json_object_set_new(md, "arm", json_string(arm_name(res->arm))) != 0) {
+        json_decref(md);
+        md = NULL;
+    }
+    if (md == NULL) {
+        json_decref(val);
+        return NULL;
+    }
+    j = json_pack("{s:s, s:o, s:s, s:s, s:o}", "key", key, "value", val,
+        "reason", rp_reason_name(res->reason), "variant", res->variant_name,
+        "metadata", md);
+    return j;
+}
+
+static nng_http_res *
+do_ofrep_flag(struct http_req *r, bool key_ok)
+{
+    struct agt_http *h = r->h;
+    struct rp_json_ctx c;
+    struct rp_result res;
+    const struct agt_entry *e = NULL;
+    struct agt_view *v;
+    json_t *body = NULL, *ctxj;
+    nng_http_res *out;
+    bool stale;
+
+    out = req_json(r, &body);
+    if (out == NULL) {
+        out = req_context(r, body, &ctxj, &c);
+    }
+    if (out != NULL) {
+        json_decref(body);
+        return out;
+    }
+    if (!key_ok) {
+        json_decref(body);
+        agt_metrics_count_eval(h->metrics, r->key, strlen(r->key),
+            RP_REASON_ERROR);
+        return res_error(404, r->key, "FLAG_NOT_FOUND",
+            "not a flag key: [a-z0-9][a-z0-9._-]{0,127}");
+    }
+    v = agt_viewref_get(h->views);
+    if (v != NULL) {
+        e = agt_view_get(v, r->key, strlen(r->key));
+    }
+    rp_eval(e != NULL ? e->flag : NULL, e != NULL ? &e->ro : NULL, &c.ctx,
+        &res);
+    stale = atomic_load(&h->stats->stale);
+    agt_metrics_count_eval(h->metrics, r->key, strlen(r->key), res.reason);
+    if (res.reason == RP_REASON_ERROR) {
+        out = res_error(ecode_status(res.error), r->key,
+            rp_ecode_name(res.error), "%s",
+            v == NULL ? "the agent has no state yet"
+                      : ecode_details(res.error));
+    } else {
+        json_t *j = ofrep_result(r->key, e->flag, &res, agt_view_seq(v),
+            stale);
+
+        if (j != NULL && json_object_get(j, "errorCode") != NULL) {
+            json_decref(j);
+            out = res_error(500, r->key, "GENERAL",
+                "the variant's value does not convert");
+        } else {
+            out = res_json(200, j);
+            if (h->health != NULL) {
+                agt_health_count_eval(h->health, r->key, res.variant_name,
+                    (uint32_t) res.arm);
+            }
+        }
+    }
+    agt_view_rele(v);
+    json_decref(body); /* c borrowed from it until here */
+    return out;
+}
+
+/*
+ * The bulk answer's ETag: BLAKE2b-128 of the view's seq, the stale bit
+ * (it is in every flag's metadata) and the canonical context (sorted
+ * keys, compact). It identifies the answer, not only the agent's state:
+ * OpenFeature's web provider keeps its ETag across a context change with
+ * the same targetingKey, so a state-only tag would let it keep values
+ * evaluated for the old context.
+ */
+static ramp_err
+bulk_etag(uint64_t seq, bool stale, const json_t *ctxj,
+    char out[2 * HTTP_ETAG_BYTES + 3])
+{
+    crypto_generichash_state st;
+    uint8_t d[HTTP_ETAG_BYTES];
+    uint8_t hdr[10];
+    char *canon = NULL;
+
+    if (ctxj != NULL) {
+        canon = json_dumps(ctxj, JSON_COMPACT | JSON_SORT_KEYS);
+        if (canon == NULL) {
+            return RAMP_ENOMEM;
+        }
+    }
+    hdr[0] = 1; /* form of the hashed input; bump if it changes */
+    for (int i = 0; i < 8; i++) {
+        hdr[1 + i] = (uint8_t) (seq >> (8 * i));
+    }
+    hdr[9] = stale ? 1 : 0;
+    crypto_generichash_init(&st, NULL, 0, sizeof(d));
+    crypto_generichash_update(&st, hdr, sizeof(hdr));
+    if (canon != NULL) {
+        crypto_generichash_update(&st, (const uint8_t *) canon,
+            strlen(canon));
+    }
+    crypto_generichash_final(&st, d, sizeof(d));
+    free(canon); /* jansson's allocator */
+    out[0] = '"';
+    sodium_bin2hex(out + 1, 2 * HTTP_ETAG_BYTES + 1, d, sizeof(d));
+    out[2 * HTTP_ETAG_BYTES + 1] = '"';
+    out[2 * HTTP_ETAG_BYTES + 2] = '\0';
+    return RAMP_OK;
+}
+
+/* If-None-Match holds etag (weak or strong) or "*". */
+static bool
+etag_listed(const char *inm, const char *etag)
+{
+    size_t n = strlen(etag);
+    const char *p = inm;
+
+    while (*p != '\0') {
+        while (*p == ' ' || *p == ',' || *p == '\t') {
+            p++;
+        }
+        if (*p == '*') {
+            return true;
+        }
+        if (strncmp(p, "W/", 2) == 0) {
+            p += 2;
+        }
+        if (strncmp(p, etag, n) == 0 &&
+            (p[n] == '\0' || p[n] == ',' || p[n] == ' ')) {
+            return true;
+        }
+        while (*p != '\0' && *p != ',') {
+            p++;
+        }
+    }
+    return false;
+}
+
+static nng_http_res *
+do_ofrep_bulk(struct http_req *r)
+{
+    struct agt_http *h = r->h;
+    struct rp_json_ctx c;
+    char etag[2 * HTTP_ETAG_BYTES + 3];
+    const char *inm;
+    struct agt_view *v;
+    json_t *body = NULL, *ctxj, *flags, *top;
+    nng_http_res *out;
+    uint64_t seq;
+    bool stale;
+    size_t n;
+
+    out = req_json(r, &body);
+    if (out == NULL) {
+        out = req_context(r, body, &ctxj, &c);
+    }
+    if (out != NULL) {
+        json_decref(body);
+        return out;
+    }
+    v = agt_viewref_get(h->views);
+    seq = v != NULL ? agt_view_seq(v) : 0;
+    n = v != NULL ? agt_view_count(v) : 0;
+    stale = atomic_load(&h->stats->stale);
+    if (bulk_etag(seq, stale, ctxj, etag) != RAMP_OK) {
+        out = NULL;
+        goto done;
+    }
+    inm = nng_http_req_get_header(r->req, "If-None-Match");
+    if (inm != NULL && etag_listed(inm, etag)) {
+        out = res_bytes(304, NULL, NULL, 0);
+        if (out != NULL && nng_http_res_set_header(out, "ETag", etag) != 0) {
+            nng_http_res_free(out);
+            out = NULL;
+        }
+        goto done;
+    }
+    flags = json_array();
+    for (size_t i = 0; flags != NULL && i < n; i++) {
+        const struct agt_entry *e = agt_view_at(v, i);
+        struct rp_result res;
+
+        rp_eval(e->flag, &e->ro, &c.ctx, &res);
+        agt_metrics_count_eval(h->metrics, e->flag->key,
+            strlen(e->flag->key), res.reason);
+        if (json_array_append_new(flags,
+                ofrep_result(e->flag->key, e->flag, &res, seq, stale)) != 0) {
+            json_decref(flags);
+            flags = NULL;
+        }
+    }
+    top = flags != NULL ? json_pack("{s:o}", "flags", flags) : NULL;
+    out = res_json(200, top);
+    if (out != NULL && nng_http_res_set_header(out, "ETag", etag) != 0) {
+        nng_http_res_free(out);
+        out = NULL;
+    }
+
+done:
+    agt_view_rele(v);
+    json_decref(body);
+    return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* Outcomes                                                            */
+/* ------------------------------------------------------------------ */
+
+/* One checked outcome, ready to observe. Strings borrow from the view
+ * (flag, variant names), held by the caller. */
+struct outcome {
+    const char *flag;
+    const char *variant;
+    enum rp_arm arm;
+    bool success;
+    uint64_t latency_us;
+};
+
+static nng_http_res *outcome_bad(size_t i, bool many, const char *code,
+    uint16_t status, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static nng_http_res *
+outcome_bad(size_t i, bool many, const char *code, uint16_t status,
+    const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (many) {
+        return res_error(status, NULL, code, "outcomes[%zu]: %s", i, msg);
+    }
+    return res_error(status, NULL, code, "%s", msg);
+}
+
+/*
+ * Check one outcome object against the view: {"flag", "success",
+ * "latencyMs"?, and either "variant" or "targetingKey"/"context"}. With
+ * a variant the arm is the rollout arm that variant stands for (if the
+ * flag has a rollout); with a context the agent evaluates, as it would
+ * have for the application, to find the variant and the arm exactly.
+ */
+static nng_http_res *
+outcome_check(struct agt_http *h, const struct agt_view *v, json_t *o,
+    size_t i, bool many, struct outcome *out)
+{
+    json_t *flag, *variant, *tk, *ctx, *ok, *lat, *val;
+    const struct agt_entry *e;
+    const char *k;
+
+    if (!json_is_object(o)) {
+        return outcome_bad(i, many, "PARSE_ERROR", 400,
+            "an outcome is a JSON object");
+    }
+    json_object_foreach(o, k, val)
+    {
+        if (strcmp(k, "flag") != 0 && strcmp(k, "variant") != 0 &&
+            strcmp(k, "targetingKey") != 0 && strcmp(k, "context") != 0 &&
+            strcmp(k, "success") != 0 && strcmp(k, "latencyMs") != 0) {
+            return outcome_bad(i, many, "PARSE_ERROR", 400,
+                "unknown member \"%.64s\"", k);
+        }
+    }
+    flag = json_object_get(o, "flag");
+    variant = json_object_get(o, "variant");
+    tk = json_object_get(o, "targetingKey");
+    ctx = json_object_get(o, "context");
+    ok = json_object_get(o, "success");
+    lat = json_object_get(o, "latencyMs");
+    if (!json_is_string(flag)) {
+        return outcome_bad(i, many, "PARSE_ERROR", 400,
+            "\"flag\" (a string) is required");
+    }
+    if (!json_is_boolean(ok)) {
+        return outcome_bad(i, many, "PARSE_ERROR", 400,
+            "\"success\" (true or false) is required");
+    }
+    if (lat != NULL && (!json_is_number(lat) ||
+                           !isfinite(json_number_value(lat)) ||
+                           json_number_value(lat) < 0 ||
+                           json_number_value(lat) > HTTP_LATENCY_MAX_MS)) {
+        return outcome_bad(i, many, "PARSE_ERROR", 400,
+            "\"latencyMs\" must be a number of milliseconds, 0..3600000");
+    }
+    if ((variant != NULL) == (tk != NULL || ctx != NULL)) {
+        return outcome_bad(i, many, "PARSE_ERROR", 400,
+            "give either \"variant\" or \"targetingKey\"/\"context\"");
+    }
+    if (tk != NULL && !json_is_string(tk)) {
+        return outcome_bad(i, many, "INVALID_CONTEXT", 400,
+            "\"targetingKey\" must be a string");
+    }
+    e = v != NULL ? agt_view_get(v, json_string_value(flag),
+                        json_string_length(flag))
+                  : NULL;
+    if (e == NULL) {
+        return outcome_bad(i, many, "FLAG_NOT_FOUND", 404,
+            "no flag \"%.128s\" on this agent", json_string_value(flag));
+    }
+    out->flag = e->flag->key;
+    out->success = json_is_true(ok);
+    out->latency_us =
+        lat != NULL ? (uint64_t) llround(json_number_value(lat) * 1000.0) : 0;
+    if (variant != NULL) {
+        int32_t vi;
+
+        vi = json_is_string(variant)
+            ? rp_flag_variant_index(e->flag, json_string_value(variant))
+            : -1;
+        if (vi < 0) {
+            return outcome_bad(i, many, "PARSE_ERROR", 400,
+                "\"variant\" must name a variant of flag \"%s\"",
+                e->flag->key);
+        }
+        out->variant = e->flag->variants[vi].name;
+        out->arm = RP_ARM_NONE;
+        if (e->ro.applies && (uint32_t) vi == e->ro.treatment) {
+            out->arm = RP_ARM_TREATMENT;
+        } else if (e->ro.applies && (uint32_t) vi == e->ro.control) {
+            out->arm = RP_ARM_CONTROL;
+        }
+        return NULL;
+    }
+    {
+        struct rp_json_ctx c;
+        struct rp_result res;
+        char msg[256];
+
+        if (rp_json_ctx_parse(json_is_null(ctx) ? NULL : ctx, &c, msg,
+                sizeof(msg)) != RAMP_OK) {
+            return outcome_bad(i, many, "INVALID_CONTEXT", 400, "%s", msg);
+        }
+        if (tk != NULL) {
+            if (c.ctx.key != NULL) {
+                return outcome_bad(i, many, "INVALID_CONTEXT", 400,
+                    "targetingKey given twice");
+            }
+            c.ctx.key = json_string_value(tk);
+            c.ctx.key_len = json_string_length(tk);
+        }
+        c.ctx.host = h->host;
+        c.ctx.host_len = strlen(h->host);
+        rp_eval(e->flag, &e->ro, &c.ctx, &res);
+        if (res.reason == RP_REASON_ERROR) {
+            return outcome_bad(i, many, rp_ecode_name(res.error),
+                ecode_status(res.error), "%s", ecode_details(res.error));
+        }
+        out->variant = res.variant_name;
+        out->arm = res.arm;
+    }
+    return NULL;
+}
+
+/*
+ * POST /ramp/v1/outcomes: one outcome object, or an array of up to
+ * HTTP_OUTCOMES_MAX. All are checked before any is observed, so a bad
+ * one changes nothing. 202 {"accepted": n}.
+ */
+static nng_http_res *
+do_outcomes(struct http_req *r)
+{
+    struct agt_http *h = r->h;
+    struct outcome *oc = NULL;
+    struct agt_view *v = NULL;
+    json_t *body = NULL;
+    nng_http_res *out;
+    size_t n, accepted = 0;
+    bool many;
+
+    if (h->health == NULL) {
+        return res_error(503, NULL, "GENERAL",
+            "health aggregation is not running on this agent");
+    }
+    out = req_json(r, &body);
+    if (out != NULL) {
+        return out;
+    }
+    if (body == NULL) {
+        return res_error(400, NULL, "PARSE_ERROR",
+            "the body is an outcome object or an array of them");
+    }
+    many = json_is_array(body);
+    n = many ? json_array_size(body) : 1;
+    if (many && (n == 0 || n > HTTP_OUTCOMES_MAX)) {
+        out = res_error(400, NULL, "PARSE_ERROR",
+            "an array of 1..%d outcomes", HTTP_OUTCOMES_MAX);
+        goto done;
+    }
+    oc = rp_calloc(n, sizeof(*oc));
+    if (oc == NULL) {
+        out = res_error(503, NULL, "GENERAL", "out of memory");
+        goto done;
+    }
+    v = agt_viewref_get(h->views);
+    for (size_t i = 0; i < n; i++) {
+        out = outcome_check(h, v, many ? json_array_get(body, i) : body, i,
+            many, &oc[i]);
+        if (out != NULL) {
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (agt_health_observe(h->health, oc[i].flag, oc[i].variant,
+                (uint32_t) oc[i].arm, oc[i].success,
+                oc[i].latency_us) == RAMP_OK) {
+            accepted++;
+        }
+    }
+    out = res_json(202, json_pack("{s:I}", "accepted", (json_int_t) accepted));
+
+done:
+    agt_view_rele(v);
+    rp_free(oc);
+    json_decref(body);
+    return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* Metrics and probes                                                  */
+/* ------------------------------------------------------------------ */
+
+static nng_http_res *
+do_metrics(struct http_req *r)
+{
+    struct agt_http *h = r->h;
+    struct agt_metrics_src src = {
+        .stats = h->stats,
+        .views = h->views,
+        .health = h->health,
+        .state_dir = h->state_dir,
+        .map_size = h->map_size,
+    };
+    struct rp_buf b;
+    nng_http_res *out;
+    ramp_err rv;
+
+    rp_buf_init(&b, HTTP_METRICS_MAX);
+    rv = agt_metrics_render(h->metrics, &src, &b);
+    if (rv != RAMP_OK) {
+        RAMP_LOG(RP_LOG_ERR, "RAMP-AGENT-METRICS-FAIL", "err=%s",
+            ramp_errname(rv));
+        out = res_error(500, NULL, "GENERAL", "metrics: %s",
+            ramp_strerror(rv));
+    } else {
+        out = res_bytes(200, RP_PROM_CONTENT_TYPE, b.data, b.len);
+    }
+    rp_buf_fini(&b);
+    return out;
+}
+
+static nng_http_res *
+do_readyz(struct http_req *r)
+{
+    struct agt_view *v = agt_viewref_get(r->h->views);
+    uint64_t seq = v != NULL ? agt_view_seq(v) : 0;
+    size_t n = v != NULL ? agt_view_count(v) : 0;
+    bool stale = atomic_load(&r->h->stats->stale);
+
+    agt_view_rele(v);
+    /* Ready means "has state to serve": a stale agent still serves its
+     * last-known-good state, so staleness is reported, not fatal. */
+    return res_json(seq > 0 ? 200 : 503,
+        json_pack("{s:s, s:I, s:I, s:b}", "status",
+            seq > 0 ? "ready" : "no state yet", "seq", (json_int_t) seq,
+            "flags", (json_int_t) n, "stale", stale));
+}
+
+/* ------------------------------------------------------------------ */
+/* Dispatch                                                            */
+/* ------------------------------------------------------------------ */
+
+static void
+http_dispatch(struct http_req *r)
+{
+    const char *uri = nng_http_req_get_uri(r->req);
+    const char *method = nng_http_req_get_method(r->req);
+    char path[HTTP_URI_MAX];
+    nng_http_res *res;
+    bool key_ok;
+    bool post;
+    size_t n;
+
+    n = strcspn(uri, "?#");
+    if (n >= sizeof(path)) {
+        r->route = AGT_ROUTE_OTHER;
+        req_finish(r, res_error(404, NULL, "GENERAL",
+                          "request target too long"));
+        return;
+    }
+    memcpy(path, uri, n);
+    path[n] = '\0';
+    r->route = route_of(path, r->key, &key_ok);
+    if (r->route == AGT_ROUTE_COUNT) {
+        r->route = AGT_ROUTE_OTHER;
+        req_finish(r, res_error(404, NULL, "GENERAL", "no such route"));
+        return;
+    }
+    post = route_is_post(r->route);
+    r->head = strcmp(method, "HEAD") == 0;
+    if (post ? strcmp(method, "POST") != 0
+             : (strcmp(method, "GET") != 0 && !r->head)) {
+        res = res_error(405, req_key(r), "GENERAL",
+            "method %.16s not allowed here", method);
+        if (res != NULL) {
+            (void) nng_http_res_set_header(res, "Allow",
+                post ? "POST" : "GET, HEAD");
+        }
+        req_finish(r, res);
+        return;
+    }
+    res = req_auth(r);
+    if (res != NULL) {
+        req_finish(r, res);
+        return;
+    }
+    switch (r->route) {
+    case AGT_ROUTE_OFREP_FLAG:
+        res = do_ofrep_flag(r, key_ok);
+        break;
+    case AGT_ROUTE_OFREP_BULK:
+        res = do_ofrep_bulk(r);
+        break;
+    case AGT_ROUTE_OUTCOMES:
+        res = do_outcomes(r);
+        break;
+    case AGT_ROUTE_METRICS:
+        res = do_metrics(r);
+        break;
+    case AGT_ROUTE_HEALTHZ:
+        res = res_json(200, json_pack("{s:s}", "status", "ok"));
+        break;
+    case AGT_ROUTE_READYZ:
+        res = do_readyz(r);
+        break;
+    default:
+        res = res_error(404, NULL, "GENERAL", "no such route");
+        break;
+    }
+    req_finish(r, res);
+}
+
+static void
+http_body_cb(void *arg)
+{
+    struct http_req *r = arg;
+    int rc = nng_aio_result(r->rxaio);
+
+    if (rc != 0) {
+        /* The peer went away or the server is stopping: nothing to
+         * answer, and failing the aio makes nng drop the connection. */
+        struct agt_http *h = r->h;
+        nng_aio *aio = r->aio;
+
+        req_free(r);
+        nng_aio_finish(aio, rc);
+        pthread_mutex_lock(&h->mtx);
+        if (--h->inflight == 0) {
+            pthread_cond_broadcast(&h->cv);
+        }
+        pthread_mutex_unlock(&h->mtx);
+        return;
+    }
+    http_dispatch(r);
+}
+
+/* Content-Length: digits only (leading spaces allowed), no overflow. */
+static bool
+content_length(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    while (*s == ' ') {
+        s++;
+    }
+    if (*s == '\0') {
+        return false;
+    }
+    for (; *s != '\0'; s++) {
+        if (*s == ' ') {
+            break;
+        }
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX / 2) / 10) {
+            return false;
+        }
+        v = v * 10 + (uint64_t) (*s - '0');
+    }
+    while (*s == ' ') {
+        s++;
+    }
+    if (*s != '\0') {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static void
+http_cb(nng_aio *aio)
+{
+    nng_http_req *req = nng_aio_get_input(aio, 0);
+    nng_http_handler *hd = nng_aio_get_input(aio, 1);
+    nng_http_conn *conn = nng_aio_get_input(aio, 2);
+    struct agt_http *h = nng_http_handler_get_data(hd);
+    struct http_req *r;
+    const char *cl;
+    uint64_t len = 0;
+    bool closing;
+
+    r = rp_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        nng_aio_finish(aio, NNG_ENOMEM);
+        return;
+    }
+    r->h = h;
+    r->aio = aio;
+    r->req = req;
+    r->conn = conn;
+    r->route = AGT_ROUTE_OTHER; /* until the path is read */
+    pthread_mutex_lock(&h->mtx);
+    h->inflight++;
+    closing = h->closing;
+    pthread_mutex_unlock(&h->mtx);
+    if (closing) {
+        r->close = true;
+        req_finish(r, res_error(503, NULL, "GENERAL", "shutting down"));
+        return;
+    }
+    if (nng_http_req_get_header(req, "Transfer-Encoding") != NULL) {
+        r->close = true;
+        req_finish(r, res_error(411, NULL, "GENERAL",
+                          "Transfer-Encoding is not supported: send the "
+                          "body with Content-Length"));
+        return;
+    }
+    cl = nng_http_req_get_header(req, "Content-Length");
+    if (cl != NULL && !content_length(cl, &len)) {
+        r->close = true;
+        req_finish(r, res_error(400, NULL, "PARSE_ERROR",
+                          "malformed Content-Length"));
+        return;
+    }
+    if (len > h->max_body) {
+        r->close = true;
+        req_finish(r, res_error(413, NULL, "GENERAL",
+                          "body of %llu bytes is over the limit of %zu",
+                          (unsigned long long) len, h->max_body));
+        return;
+    }
+    if (len > 0) {
+        nng_iov iov;
+
+        r->body = rp_alloc((size_t) len);
+        if (r->body == NULL ||
+            nng_aio_alloc(&r->rxaio, http_body_cb, r) != 0) {
+            r->close = true;
+            req_finish(r, res_error(503, NULL, "GENERAL", "out of memory"));
+            return;
+        }
+        r->body_len = (size_t) len;
+        iov.iov_buf = r->body;
+        iov.iov_len = r->body_len;
+        nng_aio_set_iov(r->rxaio, 1, &iov);
+        nng_http_conn_read_all(conn, r->rxaio);
+        return;
+    }
+    http_dispatch(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Start and stop                                                      */
+/* ------------------------------------------------------------------ */
+
+/* Runs when nng frees the handler: no callback can follow. */
+static void
+http_handler_gone(void *arg)
+{
+    struct agt_http *h = arg;
+
+    pthread_mutex_lock(&h->mtx);
+    h->gone = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mtx);
+}
+
+static bool
+http_wait_gone(struct agt_http *h)
+{
+    struct timespec dl;
+    bool gone;
+
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += HTTP_CLOSE_WAIT_S;
+    pthread_mutex_lock(&h->mtx);
+    while (!h->gone) {
+        if (pthread_cond_timedwait(&h->cv, &h->mtx, &dl) == ETIMEDOUT) {
+            break;
+        }
+    }
+    gone = h->gone;
+    pthread_mutex_unlock(&h->mtx);
+    if (!gone) {
+        RAMP_LOG(RP_LOG_WARNING, "RAMP-AGENT-HTTP-CLOSE-SLOW", "wait_s=%d",
+            HTTP_CLOSE_WAIT_S);
+    }
+    return gone;
+}
+
+static void
+http_free(struct agt_http *h)
+{
+    agt_metrics_free(h->metrics);
+    rp_free(h->host);
+    rp_free(h->state_dir);
+    sodium_memzero(h->key_hash, sizeof(h->key_hash));
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mtx);
+    rp_free(h);
+}
+
+/* The key file: one line; trailing whitespace (the newline) dropped.
+ * Only the key's hash is kept. Never logged. */
+static ramp_err
+http_load_key(struct agt_http *h, const char *path)
+{
+    char buf[AGT_HTTP_KEY_MAX + 2];
+    size_t n;
+    FILE *f;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        RAMP_LOG(RP_LOG_ERR, "RAMP-AGENT-HTTP-KEY", "path=%s err=\"%s\"",
+            path, strerror(errno));
+        return RAMP_EINVAL;
+    }
+    n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+                        buf[n - 1] == ' ' || buf[n - 1] == '\t')) {
+        n--;
+    }
+    if (n == 0 || n > AGT_HTTP_KEY_MAX || memchr(buf, '\n', n) != NULL ||
+        memchr(buf, '\0', n) != NULL) {
+        RAMP_LOG(RP_LOG_ERR, "RAMP-AGENT-HTTP-KEY",
+            "path=%s msg=\"the key file must hold one line of 1..%d bytes\"",
+            path, AGT_HTTP_KEY_MAX);
+        sodium_memzero(buf, sizeof(buf));
+        return RAMP_EINVAL;
+    }
+    crypto_generichash(h->key_hash, sizeof(h->key_hash), (uint8_t *) buf, n,
+        NULL, 0);
+    sodium_memzero(buf, sizeof(buf));
+    h->has_key = true;
+    return RAMP_OK;
+}
+
+static ramp_err
+http_listen(struct agt_http *h, const char *addr)
+{
+    char url[512];
+    nng_url *u = NULL;
+    nng_sockaddr sa;
+    int rc;
+
+    if ((size_t) snprintf(url, sizeof(url), "http://%s", addr) >=
+        sizeof(url)) {
+        return RAMP_EINVAL;
+    }
+    rc = nng_url_parse(&u, url);
+    if (rc != 0) {
+        return RAMP_EINVAL;
+    }
+    rc = nng_http_server_hold(&h->server, u);
+    nng_url_free(u);
+    if (rc != 0) {
+        return rc == NNG_ENOMEM ? RAMP_ENOMEM : RAMP_EINVAL;
+    }
+    rc = nng_http_handler_alloc(&h->handler, "/", http_cb);
+    if (rc == 0) {
+        rc = nng_http_handler_set_method(h->handler, NULL);
+    }
+    if (rc == 0) {
+        rc = nng_http_handler_set_tree(h->handler);
+    }
+    if (rc == 0) {
+        rc = nng_http_handler_collect_body(h->handler, false, 0);
+    }
+    if (rc == 0) {
+        rc = nng_http_handler_set_data(h->handler, h, http_handler_gone);
+    }
+    if (rc == 0) {
+        rc = nng_http_server_add_handler(h->server, h->handler);
+    } else if (h->handler != NULL) {
+        nng_http_handler_free(h->handler);
+    }
+    if (rc != 0) {
+        nng_http_server_release(h->server);
+        h->server = NULL;
+        return rc == NNG_ENOMEM ? RAMP_ENOMEM : RAMP_EINVAL;
+    }
+    rc = nng_http_server_start(h->server);
+    if (rc != 0) {
+        RAMP_LOG(RP_LOG_ERR, "RAMP-AGENT-HTTP-LISTEN-FAIL",
+            "addr=%s err=\"%s\"", addr, nng_strerror(rc));
+        return rc == NNG_EADDRINUSE ? RAMP_EEXIST : RAMP_EIO;
+    }
+    if (nng_http_server_get_addr(h->server, &sa) == 0) {
+        if (sa.s_family == NNG_AF_INET) {
+            h->port = ntohs(sa.s_in.sa_port);
+        } else if (sa.s_family == NNG_AF_INET6) {
+            h->port = ntohs(sa.s_in6.sa_port);
+        }
+    }
+    return RAMP_OK;
+}
+
+ramp_err
+agt_http_start(const struct agt_http_opts *o, struct agt_viewref *views,
+    struct agt_stats *stats, struct agt_health *health, struct agt_http **out)
+{
+    struct agt_http *h;
+    ramp_err rv;
+
+    if (o == NULL || o->addr == NULL || o->host == NULL || views == NULL ||
+        stats == NULL || out == NULL) {
+        return RAMP_EINVAL;
+    }
+    if (sodium_init() < 0) {
+        return RAMP_ESYSTEM;
+    }
+    h = rp_calloc(1, sizeof(*h));
+    if (h == NULL) {
+        return RAMP_ENOMEM;
+    }
+    pthread_mutex_init(&h->mtx, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    h->views = views;
+    h->stats = stats;
+    h->health = health;
+    h->map_size = o->map_size;
+    h->max_body = o->max_body != 0 ? o->max_body : AGT_HTTP_BODY_DEFAULT;
+    h->host = rp_strdup(o->host);
+    h->state_dir = o->state_dir != NULL ? rp_strdup(o->state_dir) : NULL;
+    if (h->host == NULL || (o->state_dir != NULL && h->state_dir == NULL)) {
+        http_free(h);
+        return RAMP_ENOMEM;
+    }
+    rv = agt_metrics_new(&h->metrics);
+    if (rv != RAMP_OK) {
+        http_free(h);
+        return rv;
+    }
+    if (o->key_file != NULL && o->key_file[0] != '\0') {
+        rv = http_load_key(h, o->key_file);
+        if (rv != RAMP_OK) {
+            http_free(h);
+            return rv;
+        }
+    }
+    rv = http_listen(h, o->addr);
+    if (rv != RAMP_OK) {
+        if (h->server == NULL) {
+            http_free(h);
+            return rv;
+        }
+        /* The handler is the server's now; its destructor marks h gone. */
+        nng_http_server_release(h->server);
+        if (http_wait_gone(h)) {
+            http_free(h);
+        }
+        return rv;
+    }
+    RAMP_LOG(RP_LOG_INFO, "RAMP-AGENT-HTTP-LISTEN",
+        "addr=%s port=%d max_body=%zu auth=%s", o->addr, h->port, h->max_body,
+        h->has_key ? "key" : "none");
+    *out = h;
+    return RAMP_OK;
+}
+
+int
+agt_http_port(const struct agt_http *h)
+{
+    return h->port;
+}
+
+void
+agt_http_stop(struct agt_http *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    /* No new connections; open ones are aborted, which fails their body
+     * reads. Answers in progress finish on their own. */
+    nng_http_server_stop(h->server);
+    pthread_mutex_lock(&h->mtx);
+    h->closing = true;
+    while (h->inflight > 0) {
+        pthread_cond_wait(&h->cv, &h->mtx);
+    }
+    pthread_mutex_unlock(&h->mtx);
+    nng_http_server_release(h->server);
+    /* nng frees the handler once the last connection is reaped; bounded,
+     * so a stuck peer cannot hang shutdown, at the price of a leak. */
+    if (http_wait_gone(h)) {
+        http_free(h);
+    }
+}

@@ -29,6 +29,7 @@
 #include "cache.h"
 #include "config.h"
 #include "envelope.h"
+#include "http.h"
 #include "log.h"
 #include "serve.h"
 #include "stats.h"
@@ -49,6 +50,7 @@ struct agent {
     struct agt_cache *cache;
     struct agt_viewref *views;
     struct agt_serve *serve;
+    struct agt_http *http; /* NULL when http-addr is "none" */
     struct agt_sub *sub;
     struct agt_stats stats;
     int argc;   /* options, kept for SIGHUP reloads */
@@ -296,6 +298,32 @@ wait_signals(struct agent *a, const sigset_t *set)
     }
 }
 
+/* OFREP, outcomes, metrics and probes (http.h), unless http-addr is
+ * "none". */
+static ramp_err
+start_http(struct agent *a)
+{
+    struct agt_http_opts ho;
+    ramp_err rv;
+
+    if (strcmp(a->cfg.http_addr, "none") == 0) {
+        return RAMP_OK;
+    }
+    memset(&ho, 0, sizeof(ho));
+    ho.addr = a->cfg.http_addr;
+    ho.key_file = a->cfg.http_key_file;
+    ho.max_body = a->cfg.http_max_body;
+    ho.host = a->cfg.host_id;
+    ho.state_dir = a->cfg.state_dir;
+    ho.map_size = a->cfg.map_size;
+    rv = agt_http_start(&ho, a->views, &a->stats, NULL, &a->http);
+    if (rv != RAMP_OK) {
+        RAMP_LOG(RP_LOG_ERR, "RAMP-AGENT-HTTP-START", "addr=%s err=%s",
+            a->cfg.http_addr, ramp_errname(rv));
+    }
+    return rv;
+}
+
 static int
 cmd_run(int argc, char **argv, const sigset_t *set)
 {
@@ -355,6 +383,10 @@ cmd_run(int argc, char **argv, const sigset_t *set)
             a.cfg.query_url, ramp_errname(rv));
         goto out;
     }
+    rv = start_http(&a);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
     v = agt_viewref_get(a.views);
     if (v != NULL) {
         seq = agt_view_seq(v);
@@ -383,6 +415,7 @@ out:
     /* Updates stop first, then queries, so no answer runs on a view
      * the holder is about to drop. */
     agt_sub_stop(a.sub);
+    agt_http_stop(a.http);
     agt_serve_stop(a.serve);
     if (a.cache != NULL) {
         log_summary(&a, code == 0 ? "shutdown" : "failure");

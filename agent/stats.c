@@ -24,6 +24,7 @@ agt_stats_init(struct agt_stats *s)
     atomic_init(&s->stale_turns, 0);
     atomic_init(&s->readers_cleared, 0);
     atomic_init(&s->stale, true);
+    atomic_init(&s->last_contact_ms, 0);
 }
 
 ramp_err

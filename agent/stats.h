@@ -35,6 +35,8 @@ struct agt_stats {
     _Atomic uint64_t stale_turns;      /* times the state turned stale */
     _Atomic uint64_t readers_cleared;  /* stale LMDB reader slots cleared */
     _Atomic bool stale;                /* current freshness, for answers */
+    _Atomic int64_t last_contact_ms;   /* CLOCK_MONOTONIC ms of the last
+                                          heartbeat or resync; 0 = never */
 };
 
 void agt_stats_init(struct agt_stats *s); /* all zero, stale = true */

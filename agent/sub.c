@@ -122,6 +122,7 @@ sub_want_resync(struct agt_sub *s, uint64_t head)
 static void
 sub_contact_locked(struct agt_sub *s, uint32_t interval_ms, const char *how)
 {
+    atomic_store(&s->stats->last_contact_ms, sub_now_ms());
     if (agt_fresh_contact(&s->fresh, sub_now_ms(), interval_ms)) {
         atomic_store(&s->stats->stale, false);
         RAMP_LOG(RP_LOG_NOTICE, "RAMP-AGENT-FRESH", "via=%s interval_ms=%u",

@@ -65,7 +65,7 @@ for n in 1 2 3; do
         --sub-url "tcp://127.0.0.1:$P_PUB" \
         --resync-url "tcp://127.0.0.1:$P_RES" \
         --query-url "ipc://$W/a$n.sock" --host-id "a$n" \
-        --stale-after 2s 2>"$W/a$n.log" &
+        --stale-after 2s --http-addr none 2>"$W/a$n.log" &
     PIDS+=("$!")
 done
 for n in 1 2 3; do

@@ -101,7 +101,8 @@ start_agents() {
             --controller-key "$WORK/ctl.key.pub" \
             --sub-url "$PUB_URL" --resync-url "$RESYNC_URL" \
             --query-url "ipc://$WORK/b$i.sock" --host-id "bench-$i" \
-            --query-workers 4 --log-level debug 2>>"$WORK/b$i.log" &
+            --query-workers 4 --log-level debug --http-addr none \
+            2>>"$WORK/b$i.log" &
         pid=$!
         it_track "$pid"
         AGENTS+=("$pid")

@@ -346,7 +346,8 @@ it_start_agent() {
         --controller-key "$WORK/ctl.key.pub" \
         --sub-url "$PUB_URL" --resync-url "$RESYNC_URL" \
         --query-url "ipc://$WORK/a$n.sock" --host-id "it-host-$n" \
-        --resync-timeout 1s --stale-after 2s "$@" 2>>"$log" &
+        --resync-timeout 1s --stale-after 2s --http-addr none \
+        "$@" 2>>"$log" &
     pid=$!
     it_track "$pid"
     eval "AGENT_PID_$n=$pid"
