@@ -23,6 +23,7 @@
 #include "api_ext.h"
 #include "codec.h"
 #include "config.h"
+#include "metrics.h"
 #include "envelope.h"
 #include "log.h"
 #include "pub.h"
@@ -109,6 +110,7 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
      * (api_ext.h): each module's open adds its table here. */
     struct ctl_api_ext ext[CTL_API_EXT_MAX];
     size_t next = 0;
+    struct ctl_metrics_src msrc; /* /metrics, /readyz (metrics.h) */
     nng_socket health = NNG_SOCKET_INITIALIZER;
     bool health_open_ok = false;
     char url[RP_CFG_VAL_MAX + 16];
@@ -119,6 +121,7 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
     ramp_err rv;
 
     rp_log_set_component("controller");
+    ctl_metrics_init(&msrc);
     rp_log_level = rp_log_parse_level(rp_cfg_str(cfg, "log-level"));
 
     /* Before the first thread: every thread inherits this mask. */
@@ -186,6 +189,14 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
         url[4] = 's';
     }
     if (rv == RAMP_OK) {
+        msrc.st = st;
+        msrc.pub = pub;
+        msrc.data_dir = so.path;
+        msrc.map_size = so.map_size;
+        ext[next++] = (struct ctl_api_ext){ctl_metrics_routes,
+            ctl_metrics_nroutes, &msrc};
+    }
+    if (rv == RAMP_OK) {
         struct ctl_api_opts ao = {.url = url,
             .max_body = (size_t) rp_cfg_int(cfg, "max-body"),
             .write_queue = (size_t) rp_cfg_int(cfg, "write-queue"),
@@ -197,6 +208,7 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
     if (rv != RAMP_OK) {
         goto out;
     }
+    ctl_metrics_set_ready(&msrc, true);
     (void) ctl_store_seq(st, &seq);
     rp_key_id_hex(kp.id, kid);
     RAMP_LOG(RP_LOG_NOTICE, "RAMP-CTL-START", "seq=%llu key_id=%s http=%s",

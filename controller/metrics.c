@@ -1,3 +1,279 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder: filled in by the change that owns this file. */
-typedef int ramp_placeholder_metrics;
+/*
+ * The controller's /metrics and /readyz (metrics.h). Families are named
+ * ramp_ctl_*; counters end in _total, units are in the names.
+ */
+#include "metrics.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "health.h"
+#include "log.h"
+#include "promtext.h"
+#include "pub.h"
+#include "store.h"
+
+#define METRICS_MAX ((size_t) 8 << 20) /* bytes of one scrape */
+
+void
+ctl_metrics_init(struct ctl_metrics_src *src)
+{
+    memset(src, 0, sizeof(*src));
+    atomic_init(&src->ready, false);
+}
+
+ramp_err
+ctl_metrics_add_hook(struct ctl_metrics_src *src, ctl_metrics_fn render,
+    void *arg, const char *name)
+{
+    if (src == NULL || render == NULL) {
+        return RAMP_EINVAL;
+    }
+    if (src->nhooks >= CTL_METRICS_HOOKS_MAX) {
+        return RAMP_ETOOBIG;
+    }
+    src->hooks[src->nhooks].render = render;
+    src->hooks[src->nhooks].arg = arg;
+    src->hooks[src->nhooks].name = name != NULL ? name : "?";
+    src->nhooks++;
+    return RAMP_OK;
+}
+
+void
+ctl_metrics_set_ready(struct ctl_metrics_src *src, bool ready)
+{
+    atomic_store(&src->ready, ready);
+}
+
+static ramp_err
+render_store(struct ctl_metrics_src *src, struct rp_buf *out)
+{
+    uint64_t seq = 0, first = 0, last = 0;
+    ramp_err rv;
+
+    rv = ctl_store_seq(src->st, &seq);
+    if (rv != RAMP_OK) {
+        return rv == RAMP_ENOMEM ? rv : RAMP_OK; /* /readyz says why */
+    }
+    rv = rp_prom_gauge(out, "ramp_ctl_seq",
+        "Seq of the last change committed to the store.", (double) seq);
+    if (rv == RAMP_OK && ctl_store_log_bounds(src->st, &first, &last) ==
+                             RAMP_OK && last >= first && last > 0) {
+        rv = rp_prom_gauge(out, "ramp_ctl_log_entries",
+            "Change log entries retained for resyncs.",
+            (double) (last - first + 1));
+    }
+    return rv;
+}
+
+static ramp_err
+render_pub(struct ctl_pub *pub, struct rp_buf *out)
+{
+    struct ctl_pub_stats ps;
+    ramp_err rv;
+
+    ctl_pub_stats(pub, &ps);
+    rv = rp_prom_counter(out, "ramp_ctl_updates_published_total",
+        "Change envelopes published to the agents.", ps.sent);
+    if (rv == RAMP_OK) {
+        rv = rp_prom_counter(out, "ramp_ctl_heartbeats_total",
+            "Heartbeats published to the agents.", ps.heartbeats);
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_prom_counter(out, "ramp_ctl_publish_errors_total",
+            "Publish attempts that failed in nng (logged).", ps.send_errs);
+    }
+    return rv;
+}
+
+static ramp_err
+render_health(struct ctl_health *h, struct rp_buf *out)
+{
+    static const char *const rej = "ramp_ctl_health_reports_rejected_total";
+    static const char *const arms[3] = { "none", "treatment", "control" };
+    struct ctl_health_stats hs;
+    ramp_err rv;
+
+    ctl_health_stats(h, &hs);
+    rv = rp_prom_counter(out, "ramp_ctl_health_reports_received_total",
+        "Health messages (reports and enrollments) received from agents.",
+        hs.received);
+    if (rv == RAMP_OK) {
+        rv = rp_prom_counter(out, "ramp_ctl_health_reports_accepted_total",
+            "Health messages accepted.", hs.accepted);
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_prom_family(out, rej, RP_PROM_COUNTER,
+            "Health messages refused, by reason.");
+    }
+    for (size_t i = 0; rv == RAMP_OK && i < CTL_HREJ_COUNT; i++) {
+        struct rp_prom_label l[1] = {
+            { "reason", ctl_hrej_name((enum ctl_hrej) i) },
+        };
+
+        rv = rp_prom_sample_u64(out, rej, l, 1, hs.rejected[i]);
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_prom_gauge(out, "ramp_ctl_health_agents",
+            "Agents whose reports are tracked.", hs.agents_seen);
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_prom_counter(out, "ramp_ctl_health_enrollments_total",
+            "Agents enrolled by their ENROLL message.", hs.enrolled);
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_prom_counter(out, "ramp_ctl_health_counter_resets_total",
+            "Report entries whose counters went backwards (an agent "
+            "restarted).", hs.resets);
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_prom_family(out, "ramp_ctl_health_evaluations_total",
+            RP_PROM_COUNTER, "Evaluations reported by agents, by arm.");
+    }
+    for (size_t i = 0; rv == RAMP_OK && i < 3; i++) {
+        struct rp_prom_label l[1] = { { "arm", arms[i] } };
+
+        rv = rp_prom_sample_u64(out, "ramp_ctl_health_evaluations_total", l,
+            1, hs.arm_evaluations[i]);
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_prom_family(out, "ramp_ctl_health_outcomes_total",
+            RP_PROM_COUNTER,
+            "Outcomes (successes and errors) reported by agents, by arm.");
+    }
+    for (size_t i = 0; rv == RAMP_OK && i < 3; i++) {
+        struct rp_prom_label l[1] = { { "arm", arms[i] } };
+
+        rv = rp_prom_sample_u64(out, "ramp_ctl_health_outcomes_total", l, 1,
+            hs.arm_outcomes[i]);
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_prom_gauge(out, "ramp_ctl_health_tracked_entries",
+            "(flag, variant, arm) entries held for tracked agents.",
+            hs.tracked);
+    }
+    return rv;
+}
+
+/* The store's data file: without MDB_WRITEMAP it grows to the highest
+ * page written, the mark that runs into MDB_MAP_FULL. */
+static ramp_err
+render_lmdb(const char *dir, size_t map_size, struct rp_buf *out)
+{
+    char path[4096];
+    struct stat st;
+    ramp_err rv = RAMP_OK;
+
+    if (map_size > 0) {
+        rv = rp_prom_gauge(out, "ramp_ctl_lmdb_map_size_bytes",
+            "Configured LMDB map size of the store.", (double) map_size);
+    }
+    if (rv == RAMP_OK && dir != NULL &&
+        (size_t) snprintf(path, sizeof(path), "%s/data.mdb", dir) <
+            sizeof(path) &&
+        stat(path, &st) == 0) {
+        rv = rp_prom_gauge(out, "ramp_ctl_lmdb_used_bytes",
+            "Size of the store's data file: the highest page written, "
+            "which may not exceed the map size.",
+            (double) st.st_size);
+    }
+    return rv;
+}
+
+ramp_err
+ctl_metrics_render(struct ctl_metrics_src *src, struct rp_buf *out)
+{
+    size_t mark = out->len;
+    ramp_err rv = RAMP_OK;
+
+    if (src->st != NULL) {
+        rv = render_store(src, out);
+    }
+    if (rv == RAMP_OK && src->pub != NULL) {
+        rv = render_pub(src->pub, out);
+    }
+    if (rv == RAMP_OK && src->health != NULL) {
+        rv = render_health(src->health, out);
+    }
+    if (rv == RAMP_OK) {
+        rv = render_lmdb(src->data_dir, src->map_size, out);
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_prom_gauge(out, "ramp_ctl_ready",
+            "1 when the store is open and every socket is bound.",
+            atomic_load(&src->ready) ? 1 : 0);
+    }
+    for (size_t i = 0; rv == RAMP_OK && i < src->nhooks; i++) {
+        size_t before = out->len;
+        ramp_err hr = src->hooks[i].render(src->hooks[i].arg, out);
+
+        if (hr == RAMP_ETOOBIG || hr == RAMP_ENOMEM) {
+            rv = hr;
+        } else if (hr != RAMP_OK) {
+            out->len = before;
+            RAMP_LOG(RP_LOG_WARNING, "RAMP-CTL-METRICS-HOOK",
+                "hook=%s err=%s", src->hooks[i].name, ramp_errname(hr));
+        }
+    }
+    if (rv != RAMP_OK) {
+        out->len = mark;
+    }
+    return rv;
+}
+
+static nng_http_res *
+metrics_get(struct ctl_api_call *c, void *arg)
+{
+    struct ctl_metrics_src *src = arg;
+    struct rp_buf b;
+    nng_http_res *res;
+    ramp_err rv;
+
+    (void) c;
+    rp_buf_init(&b, METRICS_MAX);
+    rv = ctl_metrics_render(src, &b);
+    if (rv != RAMP_OK) {
+        RAMP_LOG(RP_LOG_ERR, "RAMP-CTL-METRICS-FAIL", "err=%s",
+            ramp_errname(rv));
+        res = ctl_api_res_error(500, NULL, "metrics: %s", ramp_strerror(rv));
+    } else {
+        res = ctl_api_res_text(200, RP_PROM_CONTENT_TYPE,
+            (const char *) b.data, b.len);
+    }
+    rp_buf_fini(&b);
+    return res;
+}
+
+static nng_http_res *
+readyz_get(struct ctl_api_call *c, void *arg)
+{
+    struct ctl_metrics_src *src = arg;
+    uint64_t seq = 0;
+    ramp_err rv = src->st != NULL ? ctl_store_seq(src->st, &seq)
+                                  : RAMP_ESTORE;
+    bool bound = atomic_load(&src->ready);
+    const char *why = rv != RAMP_OK ? "store not answering"
+        : !bound                    ? "sockets not bound yet"
+                                    : NULL;
+
+    (void) c;
+    if (why != NULL) {
+        return ctl_api_res_json(503, json_pack("{s:s, s:s}", "status",
+                                         "not ready", "reason", why));
+    }
+    return ctl_api_res_json(200,
+        json_pack("{s:s, s:I}", "status", "ready", "seq", (json_int_t) seq));
+}
+
+const struct ctl_api_route ctl_metrics_routes[] = {
+    { "/metrics", CTL_API_METHOD_GET, -1, -1, CTL_BODY_NONE, { NULL },
+        metrics_get },
+    { "/readyz", CTL_API_METHOD_GET, -1, -1, CTL_BODY_NONE, { NULL },
+        readyz_get },
+};
+const size_t ctl_metrics_nroutes =
+    sizeof(ctl_metrics_routes) / sizeof(ctl_metrics_routes[0]);
