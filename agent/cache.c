@@ -26,6 +26,7 @@
 #define CACHE_META_SEQ "seq"
 #define CACHE_META_KEYS "keys"
 #define CACHE_META_HOST "host"
+#define CACHE_META_OUTCOME_URL "outcome_url"
 /* Modes set explicitly after open, whatever the umask: readers in the
  * agent's group need r on data.mdb and rw on lock.mdb (their reader slot
  * lives there), x on the directory. */
@@ -529,6 +530,72 @@ out:
 }
 
 ramp_err
+agt_cache_set_outcome_url(struct agt_cache *c, const char *url)
+{
+    char cur[AGT_URL_MAX + 1];
+    MDB_txn *txn = NULL;
+    size_t len;
+    ramp_err rv;
+
+    if (c == NULL || url == NULL) {
+        return RAMP_EINVAL;
+    }
+    len = strnlen(url, AGT_URL_MAX + 1);
+    if (len > AGT_URL_MAX) {
+        return RAMP_EINVAL;
+    }
+    if (agt_cache_outcome_url(c, cur) == RAMP_OK && strcmp(cur, url) == 0) {
+        return RAMP_OK; /* no write on every start */
+    }
+    rv = cache_begin(c, true, &txn);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = cache_put(txn, c->meta, CACHE_META_OUTCOME_URL,
+        strlen(CACHE_META_OUTCOME_URL), url, len);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = cache_commit(&txn);
+
+out:
+    cache_abort(&txn);
+    return rv;
+}
+
+ramp_err
+agt_cache_outcome_url(struct agt_cache *c, char out[AGT_URL_MAX + 1])
+{
+    MDB_txn *txn = NULL;
+    MDB_val v;
+    ramp_err rv;
+
+    if (c == NULL || out == NULL) {
+        return RAMP_EINVAL;
+    }
+    rv = cache_begin(c, false, &txn);
+    if (rv != RAMP_OK) {
+        return rv;
+    }
+    rv = cache_get(txn, c->meta, CACHE_META_OUTCOME_URL,
+        strlen(CACHE_META_OUTCOME_URL), &v);
+    if (rv == RAMP_ENOTFOUND) {
+        out[0] = '\0';
+        rv = RAMP_OK;
+    } else if (rv == RAMP_OK) {
+        if (v.mv_size > AGT_URL_MAX ||
+            memchr(v.mv_data, '\0', v.mv_size) != NULL) {
+            rv = rp_mdb_corrupt(RAMP_EPROTO, "meta.outcome_url");
+        } else {
+            memcpy(out, v.mv_data, v.mv_size);
+            out[v.mv_size] = '\0';
+        }
+    }
+    cache_abort(&txn);
+    return rv;
+}
+
+ramp_err
 agt_cache_host(struct agt_cache *c, char out[AGT_HOST_MAX + 1])
 {
     MDB_txn *txn = NULL;
@@ -837,6 +904,7 @@ cache_apply_txn(struct agt_cache *c, MDB_txn *txn, const uint8_t *buf,
         return RAMP_OK;
     }
     case RP_KIND_HEALTH:
+    case RP_KIND_ENROLL:
         r->outcome = AGT_APPLY_WRONG_KIND;
         return RAMP_ETYPE;
     case RP_KIND_SNAPSHOT:

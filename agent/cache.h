@@ -158,6 +158,14 @@ ramp_err agt_cache_keys(
 ramp_err agt_cache_set_host(struct agt_cache *c, const char *host);
 ramp_err agt_cache_host(struct agt_cache *c, char out[AGT_HOST_MAX + 1]);
 
+/* The agent's outcome socket URL (health.h), for libramp's direct mode
+ * to find it. 0..AGT_URL_MAX bytes, no NUL. set: RAMP_EINVAL, RAMP_EPERM
+ * (read-only). get: out must hold AGT_URL_MAX + 1 bytes; "" when none
+ * was set (an agent from before outcomes). */
+#define AGT_URL_MAX 1024
+ramp_err agt_cache_set_outcome_url(struct agt_cache *c, const char *url);
+ramp_err agt_cache_outcome_url(struct agt_cache *c, char out[AGT_URL_MAX + 1]);
+
 /* Last applied seq (0 for a fresh cache). RAMP_ESTORE. */
 ramp_err agt_cache_seq(struct agt_cache *c, uint64_t *seq);
 

@@ -54,4 +54,78 @@ struct agt_health_stats {
 };
 void agt_health_stats(struct agt_health *h, struct agt_health_stats *out);
 
+/* ------------------------------------------------------------------ */
+/* Additions: messages, the key, and the sockets                       */
+/* ------------------------------------------------------------------ */
+
+/* An outcome message from libramp on the outcome socket (protocol.md
+ * §10): [flag(str), variant(str), arm(uint 0..2), ok(bool),
+ * latency_us(uint)], at most AGT_OUTCOME_MAX bytes. */
+#define AGT_OUTCOME_MAX 512
+
+/*
+ * Decode one outcome message strictly (size cap and pre-scan before
+ * unpacking, flag key syntax, variant 1..64 bytes, arm 0..2, trailing
+ * elements tolerated) and observe it. RAMP_EPROTO or RAMP_ETOOBIG (the
+ * message is counted in dropped_invalid and changes nothing), RAMP_OK,
+ * or agt_health_observe()'s errors.
+ */
+ramp_err agt_health_outcome(struct agt_health *h, const uint8_t *msg,
+    size_t n);
+
+/*
+ * Build the next report (agt_health_report) and seal it as a HEALTH
+ * envelope (seq = report_seq, ts = now_ms) signed with kp, appended to
+ * out. RAMP_ENOMEM, RAMP_ETOOBIG.
+ */
+ramp_err agt_health_seal_report(struct agt_health *h,
+    const struct rp_keypair *kp, int64_t now_ms, struct rp_buf *out);
+
+/*
+ * Seal an ENROLL envelope ([agent_id, host, pk], seq, ts = now_ms)
+ * signed with kp itself: the proof that the sender holds the key it
+ * announces. Appended to out. RAMP_ENOMEM, RAMP_ETOOBIG.
+ */
+ramp_err agt_health_seal_enroll(struct agt_health *h,
+    const struct rp_keypair *kp, uint64_t seq, int64_t now_ms,
+    struct rp_buf *out);
+
+/*
+ * Load the agent's signing key from path; when the file does not exist
+ * and create is true, generate one and write it mode 0600 (*created set).
+ * RAMP_ENOTFOUND (missing, create false), rp_key_load()'s and
+ * rp_key_save()'s errors (RAMP_EPERM for a key file open to group or
+ * others).
+ */
+ramp_err agt_health_key(const char *path, bool create, struct rp_keypair *kp,
+    bool *created);
+
+/*
+ * The sockets and threads: an outcome PULL listening on outcome_url
+ * (ipc socket file chmod'ed to socket_mode) feeding agt_health_outcome,
+ * and a reporter sending a signed report every interval_ms, plus an
+ * ENROLL at start and every AGT_ENROLL_EVERY_MS, over PUSH to
+ * health_url ("none": no reports, outcomes still aggregated). Sends
+ * never block: a report that cannot be queued is counted in
+ * reports_failed and lost harmlessly (counters are cumulative).
+ */
+#define AGT_ENROLL_EVERY_MS 30000
+
+struct agt_reporter_opts {
+    const char *outcome_url;      /* NULL or "none": no outcome socket */
+    unsigned socket_mode;         /* ipc socket file mode */
+    const char *health_url;       /* "none": no reports */
+    int64_t interval_ms;          /* >= 10 */
+    const struct rp_keypair *kp;  /* copied */
+};
+struct agt_reporter;
+
+/* RAMP_EINVAL, RAMP_EEXIST (outcome address in use), RAMP_EPERM,
+ * RAMP_EIO, RAMP_ESYSTEM, RAMP_ENOMEM. h is borrowed and must outlive
+ * the reporter. */
+ramp_err agt_reporter_start(const struct agt_reporter_opts *o,
+    struct agt_health *h, struct agt_reporter **out);
+/* Stop the threads (joined), then close the sockets. NULL fine. */
+void agt_reporter_stop(struct agt_reporter *r);
+
 #endif

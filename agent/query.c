@@ -113,7 +113,7 @@ agt_query_req_encode(struct rp_buf *b, unsigned op, const char *flag,
         if (type < -1 || type >= RP_TYPE_COUNT) {
             return RAMP_EINVAL;
         }
-    } else if (op != AGT_QUERY_ALL) {
+    } else if (op != AGT_QUERY_ALL && op != AGT_QUERY_INFO) {
         return RAMP_EINVAL;
     }
     rv = req_check_ctx(ctx);
@@ -132,12 +132,18 @@ agt_query_req_encode(struct rp_buf *b, unsigned op, const char *flag,
         } else {
             rp_pack_u64(&pk, (uint64_t) type);
         }
+    } else if (op == AGT_QUERY_INFO) {
+        rp_pack_array(&pk, 2);
+        rp_pack_u64(&pk, AGT_QUERY_VERSION);
+        rp_pack_u64(&pk, op);
     } else {
         rp_pack_array(&pk, 3);
         rp_pack_u64(&pk, AGT_QUERY_VERSION);
         rp_pack_u64(&pk, op);
     }
-    req_pack_ctx(&pk, ctx);
+    if (op != AGT_QUERY_INFO) {
+        req_pack_ctx(&pk, ctx);
+    }
     rv = pk.err;
     if (rv == RAMP_OK && b->len - start > AGT_QUERY_REQ_MAX) {
         rv = RAMP_ETOOBIG;
@@ -294,6 +300,9 @@ req_decode_obj(const msgpack_object *o, struct agt_query_req *q)
         }
         rv = req_ctx(&el[2], q);
         break;
+    case AGT_QUERY_INFO:
+        memset(&q->ctx, 0, sizeof(q->ctx));
+        break;
     default:
         return RAMP_EPROTO;
     }
@@ -348,7 +357,7 @@ rep_pack_result(struct rp_pack *pk, const char *key, size_t key_len,
     const struct rp_value *v = res->value;
     int type = f != NULL ? (int) f->type : (want >= 0 ? want : 0);
 
-    rp_pack_array(pk, 7);
+    rp_pack_array(pk, 8);
     rp_pack_strn(pk, key, key_len);
     if (res->variant_name != NULL && v != NULL) {
         rp_pack_str(pk, res->variant_name);
@@ -372,18 +381,44 @@ rep_pack_result(struct rp_pack *pk, const char *key, size_t key_len,
     rp_pack_u64(pk, (uint64_t) res->error);
     rp_pack_u64(pk, f != NULL ? f->version : 0);
     rp_pack_u64(pk, (uint64_t) type);
+    rp_pack_u64(pk, (uint64_t) res->arm); /* appended: older clients
+                                            * read seven and stop */
+}
+
+static void
+answer_seen(const struct agt_query_side *side, const char *key,
+    size_t key_len, const struct rp_result *res)
+{
+    if (side->seen != NULL && res->variant_name != NULL &&
+        res->value != NULL) {
+        side->seen(side->seen_arg, key, key_len, res->variant_name,
+            (uint32_t) res->arm);
+    }
 }
 
 /* Pack the whole reply for a decoded request into reply. */
 static ramp_err
-answer_pack(const struct agt_view *v, struct agt_query_req *q, bool stale,
-    struct rp_buf *reply)
+answer_pack(const struct agt_view *v, struct agt_query_req *q,
+    const struct agt_query_side *side, struct rp_buf *reply)
 {
     struct rp_pack pk;
     struct rp_result res;
+    bool stale = side->stale;
 
     rp_pack_init(&pk, reply);
-    if (q->op == AGT_QUERY_EVAL) {
+    if (q->op == AGT_QUERY_INFO) {
+        rp_pack_array(&pk, 5);
+        rp_pack_u64(&pk, (uint64_t) RAMP_OK);
+        rp_pack_bool(&pk, stale);
+        rp_pack_u64(&pk, agt_view_seq(v));
+        rp_pack_array(&pk, 0);
+        if (side->outcome_url != NULL && side->outcome_url[0] != '\0' &&
+            strlen(side->outcome_url) <= AGT_QUERY_URL_MAX) {
+            rp_pack_str(&pk, side->outcome_url);
+        } else {
+            rp_pack_nil(&pk);
+        }
+    } else if (q->op == AGT_QUERY_EVAL) {
         const struct agt_entry *e = agt_view_get(v, q->flag, q->flag_len);
         const struct rp_flag *f = e != NULL ? e->flag : NULL;
         const struct rp_rollout_view *ro = e != NULL ? &e->ro : NULL;
@@ -395,6 +430,7 @@ answer_pack(const struct agt_view *v, struct agt_query_req *q, bool stale,
         }
         rep_pack_head(&pk, RAMP_OK, stale, agt_view_seq(v), 1);
         rep_pack_result(&pk, q->flag, q->flag_len, f, &res, q->type);
+        answer_seen(side, q->flag, q->flag_len, &res);
     } else {
         size_t n = agt_view_count(v);
 
@@ -405,6 +441,7 @@ answer_pack(const struct agt_view *v, struct agt_query_req *q, bool stale,
             rp_eval(e->flag, &e->ro, &q->ctx, &res);
             rep_pack_result(&pk, e->flag->key, strlen(e->flag->key), e->flag,
                 &res, -1);
+            answer_seen(side, e->flag->key, strlen(e->flag->key), &res);
         }
     }
     return pk.err;
@@ -414,12 +451,24 @@ ramp_err
 agt_query_answer(const struct agt_view *v, const char *host, bool stale,
     const uint8_t *req, size_t len, struct rp_buf *reply)
 {
+    struct agt_query_side side = {host, stale, NULL, NULL, NULL};
+
+    return agt_query_answer_side(v, &side, req, len, reply);
+}
+
+ramp_err
+agt_query_answer_side(const struct agt_view *v,
+    const struct agt_query_side *side, const uint8_t *req, size_t len,
+    struct rp_buf *reply)
+{
     struct agt_query_req q; /* ~8 KiB: this runs on a server thread */
+    const char *host = side != NULL ? side->host : NULL;
+    bool stale = side != NULL && side->stale;
     size_t start;
     ramp_err status;
     ramp_err rv;
 
-    if (reply == NULL) {
+    if (reply == NULL || side == NULL) {
         return RAMP_EINVAL;
     }
     start = reply->len;
@@ -430,7 +479,7 @@ agt_query_answer(const struct agt_view *v, const char *host, bool stale,
     if (status == RAMP_OK) {
         q.ctx.host = host;
         q.ctx.host_len = host != NULL ? strlen(host) : 0;
-        rv = answer_pack(v, &q, stale, reply);
+        rv = answer_pack(v, &q, side, reply);
         if (rv == RAMP_OK && reply->len - start <= AGT_QUERY_REP_MAX) {
             return RAMP_OK;
         }
@@ -486,6 +535,14 @@ rep_result(const msgpack_object *o, struct agt_query_result *r)
     r->reason = (enum rp_reason) reason;
     r->error = (enum rp_ecode) error;
     r->type = (enum rp_type) type;
+    if (n > 7) {
+        uint64_t arm;
+
+        if (rp_obj_u64(&el[7], &arm) != RAMP_OK || arm > RP_ARM_CONTROL) {
+            return RAMP_EPROTO;
+        }
+        r->arm = (uint32_t) arm;
+    }
     if (el[1].type == MSGPACK_OBJECT_NIL) {
         /* No variant: an error result, which carries no value either. */
         if (el[2].type != MSGPACK_OBJECT_NIL) {
@@ -530,6 +587,13 @@ rep_decode_obj(const msgpack_object *o, struct agt_query_rep *r)
         return RAMP_EPROTO;
     }
     r->status = (ramp_err) status;
+    if (n > 4 && el[4].type != MSGPACK_OBJECT_NIL) {
+        rv = obj_str(&el[4], 1, AGT_QUERY_URL_MAX, &r->outcome_url,
+            &r->outcome_url_len);
+        if (rv != RAMP_OK) {
+            return rv;
+        }
+    }
     res = el[3].via.array.ptr;
     nres = el[3].via.array.size;
     if (nres > 1) {
@@ -592,8 +656,10 @@ agt_query_rep_fini(struct agt_query_rep *r)
 ramp_err
 agt_query_reply_status(const uint8_t *reply, size_t len)
 {
-    /* 0x94: fixarray of 4; a positive fixint is < 0x80. */
-    if (reply == NULL || len < 2 || reply[0] != 0x94 || reply[1] >= 0x80) {
+    /* 0x94: fixarray of 4 (0x95: 5, an INFO reply); a positive fixint
+     * is < 0x80. */
+    if (reply == NULL || len < 2 || (reply[0] != 0x94 && reply[0] != 0x95) ||
+        reply[1] >= 0x80) {
         return RAMP_EPROTO;
     }
     return (ramp_err) reply[1];

@@ -9,12 +9,15 @@
  * request   [1, op, ...]
  *   op 1 EVAL   [1, 1, flag_key, type(uint | nil = any), ctx]
  *   op 2 ALL    [1, 2, ctx]
+ *   op 3 INFO   [1, 3]          (reply: no results, then outcome_url)
  * ctx       [targeting_key(str | nil), [[name, value], ...]]
  *           value: str | int | float | bool
  * reply     [status(uint: ramp_err of the request as a whole),
- *            stale(bool), seq(uint), [result, ...]]
+ *            stale(bool), seq(uint), [result, ...], outcome_url(str | nil,
+ *            INFO only)]
  * result    [flag_key, variant(str | nil), value(typed | nil),
- *            reason(uint), error(uint), flag_version(uint), type(uint)]
+ *            reason(uint), error(uint), flag_version(uint), type(uint),
+ *            arm(uint: rp_arm; absent from older agents = 0)]
  *           value per type: bool | str | float | str (JSON text)
  *
  * Bounds: a request is at most AGT_QUERY_REQ_MAX bytes and 64 attributes;
@@ -38,6 +41,8 @@
 #define AGT_QUERY_VERSION 1
 #define AGT_QUERY_EVAL 1
 #define AGT_QUERY_ALL 2
+#define AGT_QUERY_INFO 3
+#define AGT_QUERY_URL_MAX 1024 /* outcome_url bytes in an INFO reply */
 #define AGT_QUERY_REQ_MAX (64u << 10)
 #define AGT_QUERY_REP_MAX (16u << 20)
 #define AGT_QUERY_MAX_ATTRS 64
@@ -103,6 +108,25 @@ ramp_err agt_query_answer(const struct agt_view *v, const char *host,
     bool stale, const uint8_t *req, size_t len, struct rp_buf *reply);
 
 /*
+ * agt_query_answer() with more of the agent's side: the outcome URL an
+ * INFO request is told (NULL: answered with nil), and a callback run for
+ * every result that served a variant (the agent counts evaluations with
+ * it; flag is NOT NUL-terminated). Same contract otherwise.
+ */
+typedef void (*agt_query_seen_cb)(void *arg, const char *flag,
+    size_t flag_len, const char *variant, uint32_t arm);
+struct agt_query_side {
+    const char *host;
+    bool stale;
+    const char *outcome_url;
+    agt_query_seen_cb seen; /* may be NULL */
+    void *seen_arg;
+};
+ramp_err agt_query_answer_side(const struct agt_view *v,
+    const struct agt_query_side *side, const uint8_t *req, size_t len,
+    struct rp_buf *reply);
+
+/*
  * The status of a reply agt_query_answer() wrote, read from its head
  * without decoding the rest (the server counts answers by it). The reply
  * array's first element is the status, a positive fixint for every
@@ -128,6 +152,7 @@ struct agt_query_result {
     enum rp_reason reason;
     enum rp_ecode error;
     uint64_t flag_version;
+    uint32_t arm;           /* enum rp_arm; 0 from agents before it */
 };
 
 /*
@@ -142,6 +167,9 @@ struct agt_query_rep {
     size_t nresults;
     struct agt_query_result *results;
     struct agt_query_result one; /* storage when nresults <= 1 */
+    const char *outcome_url; /* INFO: borrowed, not NUL-terminated;
+                              * NULL when nil or absent */
+    size_t outcome_url_len;
 };
 
 /*

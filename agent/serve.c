@@ -18,6 +18,7 @@
 
 #include "alloc.h"
 #include "buf.h"
+#include "health.h"
 #include "log.h"
 #include "query.h"
 
@@ -41,6 +42,8 @@ struct agt_serve {
     struct agt_viewref *views;  /* borrowed */
     struct agt_stats *stats;    /* borrowed */
     char *host;                 /* owned */
+    char *outcome_url;          /* owned; NULL: none */
+    struct agt_health *health;  /* borrowed; may be NULL */
     int nworkers;
     struct serve_worker *workers; /* owned, nworkers */
 };
@@ -73,18 +76,39 @@ serve_recv(struct serve_worker *w)
     nng_ctx_recv(w->ctx, w->aio);
 }
 
+/* Each evaluation served counts toward the flag's health (health.h). */
+static void
+serve_seen(void *arg, const char *flag, size_t flag_len, const char *variant,
+    uint32_t arm)
+{
+    char key[RP_KEY_MAX + 1];
+
+    if (flag_len > RP_KEY_MAX) {
+        return;
+    }
+    memcpy(key, flag, flag_len);
+    key[flag_len] = '\0';
+    agt_health_count_eval(arg, key, variant, arm);
+}
+
 static void
 serve_answer(struct serve_worker *w, nng_msg *msg)
 {
     struct agt_serve *s = w->s;
+    struct agt_query_side side;
     struct agt_view *v;
     ramp_err rv, status;
     int rc;
 
     rp_buf_reset(&w->reply);
     v = agt_viewref_get(s->views);
-    rv = agt_query_answer(v, s->host, atomic_load(&s->stats->stale),
-        nng_msg_body(msg), nng_msg_len(msg), &w->reply);
+    side.host = s->host;
+    side.stale = atomic_load(&s->stats->stale);
+    side.outcome_url = s->outcome_url;
+    side.seen = s->health != NULL ? serve_seen : NULL;
+    side.seen_arg = s->health;
+    rv = agt_query_answer_side(v, &side, nng_msg_body(msg), nng_msg_len(msg),
+        &w->reply);
     agt_view_rele(v);
     if (rv != RAMP_OK) {
         /* No reply at all (out of memory): the client's REQ times out
@@ -275,6 +299,14 @@ agt_serve_start(const struct agt_serve_opts *o, struct agt_viewref *views,
     s->views = views;
     s->stats = stats;
     s->host = rp_strdup(o->host != NULL ? o->host : "");
+    s->health = o->health;
+    if (o->outcome_url != NULL) {
+        s->outcome_url = rp_strdup(o->outcome_url);
+        if (s->outcome_url == NULL) {
+            rv = RAMP_ENOMEM;
+            goto fail;
+        }
+    }
     s->workers = rp_calloc((size_t) o->workers, sizeof(*s->workers));
     if (s->host == NULL || s->workers == NULL) {
         rv = RAMP_ENOMEM;
@@ -344,6 +376,7 @@ agt_serve_stop(struct agt_serve *s)
         rp_buf_fini(&w->reply);
     }
     rp_free(s->workers);
+    rp_free(s->outcome_url);
     rp_free(s->host);
     rp_free(s);
 }

@@ -23,9 +23,12 @@ struct agt_serve_opts {
     unsigned socket_mode; /* permission bits of an ipc socket file */
     int workers;          /* contexts answering in parallel, >= 1 */
     const char *host;     /* the agent's host id; copied */
+    const char *outcome_url; /* told to INFO requests; copied; may be NULL */
+    struct agt_health *health; /* evaluations counted here; may be NULL */
 };
 
 struct agt_serve; /* opaque */
+struct agt_health; /* health.h */
 
 /*
  * Listen and start answering. For an ipc:// URL, creates the socket's

@@ -71,7 +71,15 @@ struct ramp_client {
     struct ipc_slot *pool;        /* idle slots; under pool_mu */
     size_t npool;
     atomic_uint timeout_ms;
+
+    struct ramp_obs obs; /* ramp_observe (observe.c) */
 };
+
+struct ramp_obs *
+lib_client_obs(ramp_client *c)
+{
+    return &c->obs;
+}
 
 /* ------------------------------------------------------------------ */
 /* Logging                                                             */
@@ -141,6 +149,7 @@ struct answer {
     enum rp_ecode error;
     uint64_t version;
     bool stale;
+    uint32_t arm; /* enum rp_arm */
 };
 
 /* Where the caller wants the value. */
@@ -243,8 +252,10 @@ sink_deliver(const struct sink *k, const struct answer *a)
         d->error = (ramp_eval_error) a->error;
         d->flag_version = a->version;
         d->stale = a->stale;
+        d->arm = a->variant != NULL ? (ramp_arm) a->arm : RAMP_ARM_NONE;
         if (rv == RAMP_EPROTO && a->error == RP_EC_NONE) {
             d->variant[0] = '\0';
+            d->arm = RAMP_ARM_NONE;
             d->reason = RAMP_REASON_ERROR;
             d->error = RAMP_EVAL_GENERAL;
         }
@@ -461,6 +472,7 @@ direct_eval(ramp_client *c, const char *flag, const ramp_ctx *ctx,
     a.error = res.error;
     a.version = e != NULL ? e->flag->version : 0;
     a.stale = false; /* the cache does not record heartbeats */
+    a.arm = (uint32_t) res.arm;
     return sink_deliver(k, &a); /* v is held by this thread */
 }
 
@@ -669,6 +681,7 @@ ipc_eval(ramp_client *c, const char *flag, const ramp_ctx *ctx,
     a.error = r->error;
     a.version = r->flag_version;
     a.stale = rep.stale;
+    a.arm = r->arm;
     rv = sink_deliver(k, &a);
     agt_query_rep_fini(&rep);
 
@@ -756,6 +769,7 @@ ramp_open(const char *target, unsigned flags, ramp_client **out)
             pthread_mutex_destroy(&c->view_mu);
             goto fail;
         }
+        lib_obs_init(&c->obs, c->cache, NULL);
     } else if (strstr(target, "://") != NULL) {
         c->mode = MODE_IPC;
         if (pthread_mutex_init(&c->pool_mu, NULL) != 0) {
@@ -767,6 +781,7 @@ ramp_open(const char *target, unsigned flags, ramp_client **out)
             pthread_mutex_destroy(&c->pool_mu);
             goto fail;
         }
+        lib_obs_init(&c->obs, NULL, &c->sock);
     } else {
         rv = RAMP_EINVAL;
         goto fail;
@@ -785,6 +800,7 @@ ramp_close(ramp_client *c)
     if (c == NULL) {
         return;
     }
+    lib_obs_fini(&c->obs); /* before the cache or the REQ socket goes */
     if (c->mode == MODE_DIRECT) {
         if (tl.client == c->id) {
             tl_drop(); /* other threads drop theirs as they move on */
@@ -898,11 +914,13 @@ ramp_json(ramp_client *c, const char *flag, const ramp_ctx *ctx,
 
 static void
 each_detail(struct ramp_detail *d, const char *variant, size_t vlen,
-    enum rp_reason reason, enum rp_ecode error, uint64_t version, bool stale)
+    enum rp_reason reason, enum rp_ecode error, uint64_t version, bool stale,
+    uint32_t arm)
 {
     memset(d, 0, sizeof(*d));
     if (variant != NULL && vlen <= RAMP_VARIANT_MAX) {
         memcpy(d->variant, variant, vlen);
+        d->arm = (ramp_arm) arm;
     }
     d->reason = (ramp_reason) reason;
     d->error = (ramp_eval_error) error;
@@ -937,7 +955,8 @@ direct_all(ramp_client *c, const ramp_ctx *ctx, ramp_each_cb cb, void *arg)
         rp_eval(e->flag, &e->ro, &rc, &res);
         each_detail(&d, res.variant_name,
             res.variant_name != NULL ? strlen(res.variant_name) : 0,
-            res.reason, res.error, e->flag->version, false);
+            res.reason, res.error, e->flag->version, false,
+            (uint32_t) res.arm);
         if (res.value == NULL) {
             cb(arg, e->flag->key, NULL, &d);
             continue;
@@ -997,7 +1016,7 @@ ipc_all(ramp_client *c, const ramp_ctx *ctx, ramp_each_cb cb, void *arg)
         memcpy(key, r->flag, r->flag_len);
         key[r->flag_len] = '\0';
         each_detail(&d, r->variant, r->variant_len, r->reason, r->error,
-            r->flag_version, rep.stale);
+            r->flag_version, rep.stale, r->arm);
         if (!r->has_value) {
             cb(arg, key, NULL, &d);
             continue;

@@ -49,7 +49,8 @@ void ctl_health_close(struct ctl_health *h); /* NULL fine */
     X(CTL_HREJ_SIGNATURE, "bad_signature")                                  \
     X(CTL_HREJ_AGENT_MISMATCH, "agent_mismatch")                            \
     X(CTL_HREJ_REPLAY, "replay")                                            \
-    X(CTL_HREJ_TOO_BIG, "too_big")
+    X(CTL_HREJ_TOO_BIG, "too_big")                                          \
+    X(CTL_HREJ_FULL, "full")
 
 enum ctl_hrej {
 #define CTL_HREJ_ENUM(e, s) e,
@@ -64,7 +65,23 @@ const char *ctl_hrej_name(enum ctl_hrej r);
 ramp_err ctl_health_ingest(struct ctl_health *h, const uint8_t *msg,
     size_t n, int64_t now_ms, enum ctl_hrej *why);
 
-/* Enrollment changed in the store: reload the keys. */
+/*
+ * Bounds (memory): agents tracked, boots kept per agent (a new boot
+ * replaces the least recently seen one), per-boot entries summed over
+ * all boots, and flags with arm sums. A report that would go past one is
+ * refused (CTL_HREJ_FULL) and changes nothing.
+ */
+#define CTL_HEALTH_MAX_AGENTS 65536
+#define CTL_HEALTH_BOOTS 2
+#define CTL_HEALTH_MAX_TRACKED (1u << 20)
+#define CTL_HEALTH_MAX_FLAGS 4096
+/* The default recv_max: a HEALTH payload plus the envelope's fields. */
+#define CTL_HEALTH_RECV_DEFAULT ((4u << 20) + 1024)
+
+/* Enrollment changed in the store: reload the keys. (Keys are also
+ * reloaded every 10 s and, at most once a second, when a report comes
+ * with a key id not in memory, so an agent enrolled through the API is
+ * accepted within a second even if nobody calls this.) */
 void ctl_health_agents_changed(struct ctl_health *h);
 
 /* One arm's sums since the last drain. */
@@ -85,6 +102,14 @@ struct ctl_health_stats {
     uint64_t received, accepted;
     uint64_t rejected[CTL_HREJ_COUNT];
     uint32_t agents_seen;
+    /* additions */
+    uint64_t enrolled;        /* ENROLLs that enrolled an agent (open) */
+    uint64_t baselines;       /* reports that only set a baseline */
+    uint64_t resets;          /* entries whose counters went backwards */
+    uint64_t arm_evaluations[3]; /* evaluations taken in, by rp_arm */
+    uint64_t arm_outcomes[3];    /* successes + errors taken in, by arm */
+    uint32_t boots, tracked, flags; /* memory in use: boots, entries,
+                                     * flags with arm sums */
 };
 void ctl_health_stats(struct ctl_health *h, struct ctl_health_stats *out);
 

@@ -44,6 +44,7 @@
 #define NF_KEY_ROTATE 2
 #define NF_HEALTH 6
 #define NF_ENTRY 7
+#define NF_ENROLL 3
 #define NF_RESYNC_REQ 2
 #define NF_RESYNC_REP 2
 
@@ -1220,6 +1221,72 @@ rp_health_decode(const uint8_t *p, size_t n, struct rp_health **out)
 
 out:
     rp_health_free(h);
+    rp_mp_done(&u);
+    return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* ENROLL                                                              */
+/* ------------------------------------------------------------------ */
+
+ramp_err
+rp_enroll_encode(struct rp_buf *b, const struct rp_enroll *e)
+{
+    struct rp_pack pk;
+    size_t start = b->len;
+
+    rp_pack_init(&pk, b);
+    rp_pack_array(&pk, NF_ENROLL);
+    rp_pack_str(&pk, e->agent_id);
+    rp_pack_str(&pk, e->host);
+    rp_pack_bin(&pk, e->pk, sizeof(e->pk));
+    return codec_finish(b, start, &pk);
+}
+
+/* A str of lo..hi bytes, copied NUL-terminated into out. */
+static ramp_err
+enroll_str(const msgpack_object *o, size_t lo, size_t hi, char *out)
+{
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size < lo ||
+        o->via.str.size > hi ||
+        memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL) {
+        return RAMP_EPROTO;
+    }
+    memcpy(out, o->via.str.ptr, o->via.str.size);
+    out[o->via.str.size] = '\0';
+    return RAMP_OK;
+}
+
+ramp_err
+rp_enroll_decode(const uint8_t *p, size_t n, struct rp_enroll *e)
+{
+    msgpack_unpacked u;
+    const msgpack_object *f;
+    size_t nf;
+    struct rp_enroll tmp;
+    ramp_err rv;
+
+    rv = rp_mp_unpack(p, n, CODEC_SMALL_MAX, &u);
+    if (rv != RAMP_OK) {
+        return rv;
+    }
+    rv = rp_obj_array(&u.data, NF_ENROLL, 0, &f, &nf);
+    if (rv == RAMP_OK) {
+        rv = enroll_str(&f[0], 1, RP_NAME_MAX, tmp.agent_id);
+    }
+    if (rv == RAMP_OK && strspn(tmp.agent_id, RP_ENROLL_ID_CHARS) !=
+                             strlen(tmp.agent_id)) {
+        rv = RAMP_EPROTO;
+    }
+    if (rv == RAMP_OK) {
+        rv = enroll_str(&f[1], 0, RP_HOST_MAX, tmp.host);
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_obj_bin_exact(&f[2], tmp.pk, sizeof(tmp.pk));
+    }
+    if (rv == RAMP_OK) {
+        *e = tmp;
+    }
     rp_mp_done(&u);
     return rv;
 }

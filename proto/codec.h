@@ -43,6 +43,7 @@
  *              ts_ms(int), host(str), [entry...]]
  *   entry     [flag_key, variant(name), arm(uint: rp_arm), evaluations,
  *              successes, errors, hist]    (cumulative since boot)
+ * ENROLL      [agent_id(str), host(str), pk(bin 32)]  (self-signed by pk)
  *
  * Resync (REQ/REP, not enveloped: the answers carry signed envelopes):
  * request   [1(version), since(uint)]
@@ -136,6 +137,19 @@ struct rp_health {
 ramp_err rp_health_encode(struct rp_buf *b, const struct rp_health *h);
 ramp_err rp_health_decode(const uint8_t *p, size_t n, struct rp_health **out);
 void rp_health_free(struct rp_health *h);
+
+/* ENROLL: an agent announcing its key (open enrollment, protocol.md §3). */
+#define RP_HOST_MAX 255 /* bytes: a DNS name's limit */
+#define RP_ENROLL_ID_CHARS                                                  \
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-"
+struct rp_enroll {
+    char agent_id[RP_NAME_MAX + 1]; /* 1..64 of [A-Za-z0-9_.:-] */
+    char host[RP_HOST_MAX + 1];     /* may be "" */
+    uint8_t pk[32];
+};
+ramp_err rp_enroll_encode(struct rp_buf *b, const struct rp_enroll *e);
+/* RAMP_EPROTO also for an id outside [A-Za-z0-9_.:-]{1,64}. */
+ramp_err rp_enroll_decode(const uint8_t *p, size_t n, struct rp_enroll *e);
 
 struct rp_resync_req {
     uint64_t since;

@@ -282,6 +282,53 @@ out:
     return rv;
 }
 
+ramp_err
+rp_env_peek(const uint8_t *buf, size_t len, unsigned *kind,
+    uint8_t key_id[RP_KEYID_LEN], const uint8_t **payload,
+    size_t *payload_len)
+{
+    msgpack_unpacked u;
+    const msgpack_object *f;
+    size_t n;
+    uint64_t version, k;
+    uint8_t id[RP_KEYID_LEN];
+    ramp_err rv;
+
+    rv = rp_mp_unpack(buf, len, RP_ENV_MAX, &u);
+    if (rv != RAMP_OK) {
+        return rv;
+    }
+    rv = rp_obj_array(&u.data, 1, 0, &f, &n);
+    if (rv == RAMP_OK) {
+        rv = rp_obj_u64(&f[0], &version);
+    }
+    if (rv == RAMP_OK && version != RP_ENV_VERSION) {
+        rv = RAMP_EVERSION;
+    }
+    if (rv == RAMP_OK && n < 7) {
+        rv = RAMP_EPROTO;
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_obj_u64(&f[1], &k);
+    }
+    if (rv == RAMP_OK && (k < RP_KIND_MIN || k > RP_KIND_MAX ||
+                             f[4].type != MSGPACK_OBJECT_BIN)) {
+        rv = RAMP_EPROTO;
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_obj_bin_exact(&f[5], id, RP_KEYID_LEN);
+    }
+    if (rv == RAMP_OK) {
+        *kind = (unsigned) k;
+        memcpy(key_id, id, RP_KEYID_LEN);
+        /* bin objects point into buf (zero copy), not into u's zone */
+        *payload = (const uint8_t *) f[4].via.bin.ptr;
+        *payload_len = f[4].via.bin.size;
+    }
+    rp_mp_done(&u);
+    return rv;
+}
+
 /* Keys */
 
 void

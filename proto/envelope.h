@@ -41,7 +41,8 @@
     X(RP_KIND_SNAPSHOT, 4, "SNAPSHOT")                                      \
     X(RP_KIND_HEARTBEAT, 5, "HEARTBEAT")                                    \
     X(RP_KIND_KEY_ROTATE, 6, "KEY_ROTATE")                                  \
-    X(RP_KIND_HEALTH, 7, "HEALTH")
+    X(RP_KIND_HEALTH, 7, "HEALTH")                                          \
+    X(RP_KIND_ENROLL, 8, "ENROLL")
 
 enum rp_kind {
 #define RP_KIND_ENUM(name, val, str) name = val,
@@ -49,7 +50,7 @@ enum rp_kind {
 #undef RP_KIND_ENUM
 };
 #define RP_KIND_MIN 1
-#define RP_KIND_MAX 7
+#define RP_KIND_MAX 8
 const char *rp_kind_name(unsigned kind); /* "FLAG_PUT"; "?" if unknown */
 
 struct rp_keypair {
@@ -118,6 +119,19 @@ ramp_err rp_env_seal(struct rp_buf *out, const struct rp_keypair *kp,
  */
 ramp_err rp_env_open(const uint8_t *buf, size_t len,
     const struct rp_pubkey *keys, size_t nkeys, struct rp_envelope *env);
+
+/*
+ * Read the outer array's kind, key id and payload WITHOUT verifying
+ * anything (same size cap, shape and version checks as rp_env_open).
+ * For a receiver that must choose the key from the message itself (an
+ * ENROLL carries its own public key: the signature is then a proof of
+ * possession, checked with rp_env_open against that key before anything
+ * is trusted). *payload points into buf. RAMP_ETOOBIG, RAMP_EPROTO,
+ * RAMP_EVERSION, RAMP_ENOMEM; outputs untouched on error.
+ */
+ramp_err rp_env_peek(const uint8_t *buf, size_t len, unsigned *kind,
+    uint8_t key_id[RP_KEYID_LEN], const uint8_t **payload,
+    size_t *payload_len);
 
 /* The exact bytes that are signed; out must hold 6+1+8+8+payload_len. */
 size_t rp_env_sig_input(unsigned kind, uint64_t seq, uint64_t ts_ms,

@@ -40,6 +40,12 @@ envelope_payload(const struct rp_envelope *e)
     case RP_KIND_HEALTH:
         FUZZ_RT(e->payload, e->payload_len, health);
         break;
+    case RP_KIND_ENROLL: {
+        struct rp_enroll en;
+
+        (void) rp_enroll_decode(e->payload, e->payload_len, &en);
+        break;
+    }
     default:
         /* rp_env_open accepted a kind nobody defined */
         __builtin_trap();

@@ -50,6 +50,8 @@ fx_new(void)
     struct agt_view *v = NULL;
     struct agt_serve_opts o;
 
+    memset(&o, 0, sizeof(o));
+
     assert_non_null(fx);
     snprintf(fx->dir, sizeof(fx->dir), "/tmp/ramp-serve-XXXXXX");
     assert_non_null(mkdtemp(fx->dir));
