@@ -55,6 +55,8 @@ struct ctl_store {
     MDB_dbi tokens;   /* BLAKE2b-256(token) -> token record */
     MDB_dbi agents;   /* agent id -> agent record */
     MDB_dbi meta;     /* "seq" -> u64 BE, "schema" -> u32 BE */
+    MDB_dbi checks;   /* flag key, 0, n (u64 BE) -> check record */
+    MDB_dbi engine;   /* flag key -> rollout engine record */
     uint64_t retain;  /* log entries kept */
 };
 
@@ -245,6 +247,11 @@ meta_seq(MDB_txn *txn, MDB_dbi meta, uint64_t *seq)
  *  3  appends seq to every audit record: the envelope seq of the change,
  *     so an audit line can be matched to what agents received. Records
  *     written before get seq 0 ("not known"). Down: strips it.
+ *  4  adds the rollout engine's databases: checks (the last check
+ *     records of each flag's rollout, for explain) and engine (each
+ *     rollout's stage evidence and last check time, so a restart resumes
+ *     with the same evidence). Neither is published. Down: drops both;
+ *     rollouts then restart their current stage's evidence.
  *
  * A fresh store is created at schema 1 and walks the same steps, so every
  * store has come through the migration code and the code is never only
@@ -264,20 +271,20 @@ dbi_open(MDB_txn *txn, const char *name, bool create, MDB_dbi *dbi)
 }
 
 static ramp_err
-mig_agents_up(MDB_txn *txn)
+mig_db_add(MDB_txn *txn, const char *name)
 {
     MDB_dbi dbi;
 
-    return dbi_open(txn, "agents", true, &dbi);
+    return dbi_open(txn, name, true, &dbi);
 }
 
 static ramp_err
-mig_agents_down(MDB_txn *txn)
+mig_db_drop(MDB_txn *txn, const char *name)
 {
     MDB_dbi dbi;
     ramp_err rv;
 
-    rv = dbi_open(txn, "agents", false, &dbi);
+    rv = dbi_open(txn, name, false, &dbi);
     if (rv == RAMP_ENOTFOUND) {
         return RAMP_OK;
     }
@@ -375,6 +382,34 @@ out:
 }
 
 static ramp_err
+mig_agents_up(MDB_txn *txn)
+{
+    return mig_db_add(txn, "agents");
+}
+
+static ramp_err
+mig_agents_down(MDB_txn *txn)
+{
+    return mig_db_drop(txn, "agents");
+}
+
+static ramp_err
+mig_engine_up(MDB_txn *txn)
+{
+    ramp_err rv = mig_db_add(txn, "checks");
+
+    return rv == RAMP_OK ? mig_db_add(txn, "engine") : rv;
+}
+
+static ramp_err
+mig_engine_down(MDB_txn *txn)
+{
+    ramp_err rv = mig_db_drop(txn, "engine");
+
+    return rv == RAMP_OK ? mig_db_drop(txn, "checks") : rv;
+}
+
+static ramp_err
 mig_audit_seq_up(MDB_txn *txn)
 {
     return mig_audit_rewrite(txn, NF_AUDIT_V2, true);
@@ -389,6 +424,7 @@ mig_audit_seq_down(MDB_txn *txn)
 static const struct store_migration store_migrations[] = {
     {1, 2, mig_agents_up, mig_agents_down},
     {2, 3, mig_audit_seq_up, mig_audit_seq_down},
+    {3, 4, mig_engine_up, mig_engine_down},
 };
 #define STORE_NMIGRATIONS                                                      \
     (sizeof(store_migrations) / sizeof(store_migrations[0]))
@@ -603,6 +639,12 @@ ctl_store_open(const struct ctl_store_opts *o, struct ctl_store **out)
     }
     if (rv == RAMP_OK) {
         rv = dbi_open(txn, "agents", false, &st->agents);
+    }
+    if (rv == RAMP_OK) {
+        rv = dbi_open(txn, "checks", false, &st->checks);
+    }
+    if (rv == RAMP_OK) {
+        rv = dbi_open(txn, "engine", false, &st->engine);
     }
     if (rv != RAMP_OK) {
         rv = rv == RAMP_ENOTFOUND ? rp_mdb_corrupt(RAMP_EPROTO, "database") : rv;
@@ -987,6 +1029,499 @@ salt_zero(const uint8_t *s)
 }
 
 /* ------------------------------------------------------------------ */
+/* The rollout engine's records (schema 4)                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A check record's key is the flag key, a 0 byte, and a u64 BE counter.
+ * Flag keys hold no 0 byte, so one flag's records are contiguous and
+ * sort oldest first; the 0 sorts them before any longer key that shares
+ * the prefix ("a" before "ab").
+ */
+#define CHECK_KEY_MAX (RP_KEY_MAX + 1 + 8)
+
+static size_t
+check_key(uint8_t *k, const char *flag, uint64_t n)
+{
+    size_t fl = strlen(flag);
+
+    memcpy(k, flag, fl);
+    k[fl] = 0;
+    be64_put(k + fl + 1, n);
+    return fl + 9;
+}
+
+static bool
+check_key_of(const MDB_val *k, const char *flag, size_t fl)
+{
+    const uint8_t *p = k->mv_data;
+
+    return k->mv_size == fl + 9 && memcmp(p, flag, fl) == 0 && p[fl] == 0;
+}
+
+/* Position cur on flag's oldest record: RAMP_ENOTFOUND when it has none. */
+static ramp_err
+checks_first(MDB_cursor *cur, const char *flag, MDB_val *k, MDB_val *v)
+{
+    uint8_t key[CHECK_KEY_MAX];
+    ramp_err rv;
+
+    k->mv_size = check_key(key, flag, 0);
+    k->mv_data = key;
+    rv = store_cget(cur, k, v, MDB_SET_RANGE);
+    if (rv == RAMP_OK && !check_key_of(k, flag, strlen(flag))) {
+        rv = RAMP_ENOTFOUND;
+    }
+    return rv;
+}
+
+/* Delete flag's check records and engine record (rollout gone or
+ * replaced). */
+static ramp_err
+checks_forget(struct ctl_store *st, MDB_txn *txn, const char *flag)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    ramp_err rv;
+
+    rv = store_cursor(txn, st->checks, &cur);
+    if (rv != RAMP_OK) {
+        return rv;
+    }
+    for (rv = checks_first(cur, flag, &k, &v); rv == RAMP_OK;
+         rv = checks_first(cur, flag, &k, &v)) {
+        if (store_inject()) {
+            rv = rp_mdb_err(EIO, "cursor_del(injected)");
+            break;
+        }
+        rv = rp_mdb_err(mdb_cursor_del(cur, 0), "cursor_del");
+        if (rv != RAMP_OK) {
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rv == RAMP_ENOTFOUND ? RAMP_OK : rv;
+}
+
+static ramp_err
+engine_forget(struct ctl_store *st, MDB_txn *txn, const char *flag)
+{
+    ramp_err rv = checks_forget(st, txn, flag);
+
+    if (rv == RAMP_OK) {
+        rv = store_del(txn, st->engine, flag, strlen(flag));
+    }
+    return rv == RAMP_ENOTFOUND ? RAMP_OK : rv;
+}
+
+/* Append a check record after flag's newest, then drop the oldest
+ * beyond CTL_CHECKS_KEEP. */
+static ramp_err
+checks_append(struct ctl_store *st, MDB_txn *txn, const char *flag,
+    const uint8_t *data, size_t len)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    uint8_t key[CHECK_KEY_MAX];
+    size_t fl = strlen(flag), n = 0, kn;
+    uint64_t last = 0;
+    ramp_err rv;
+
+    rv = store_cursor(txn, st->checks, &cur);
+    if (rv != RAMP_OK) {
+        return rv;
+    }
+    for (rv = checks_first(cur, flag, &k, &v);
+         rv == RAMP_OK && check_key_of(&k, flag, fl);
+         rv = store_cget(cur, &k, &v, MDB_NEXT)) {
+        last = be64_get((const uint8_t *) k.mv_data + fl + 1);
+        n++;
+    }
+    if (rv != RAMP_OK && rv != RAMP_ENOTFOUND) {
+        goto out;
+    }
+    kn = check_key(key, flag, last + 1);
+    rv = store_put(txn, st->checks, key, kn, data, len, MDB_NOOVERWRITE);
+    for (n++; rv == RAMP_OK && n > CTL_CHECKS_KEEP; n--) {
+        rv = checks_first(cur, flag, &k, &v);
+        if (rv == RAMP_OK) {
+            rv = rp_mdb_err(mdb_cursor_del(cur, 0), "cursor_del");
+        }
+    }
+
+out:
+    mdb_cursor_close(cur);
+    return rv;
+}
+
+/* The completion's flag change: default_variant := name, published and
+ * audited in the change's transaction. A flag already serving name by
+ * default is left alone (a completion finished after a restart). */
+static ramp_err
+change_flag_default(struct ctl_store *st, struct store_change *c,
+    const struct rp_keypair *kp, const char *key, const char *name,
+    const char *actor, int64_t ts_ms, bool *changed)
+{
+    struct rp_buf old, enc;
+    struct rp_flag *f = NULL;
+    char *by = NULL;
+    int32_t idx;
+    ramp_err rv;
+
+    *changed = false;
+    rp_buf_init(&old, RP_FLAG_ENC_MAX);
+    rp_buf_init(&enc, RP_FLAG_ENC_MAX);
+    rv = store_get_copy(c->txn, st->flags, key, &old);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = rp_flag_decode(old.data, old.len, &f);
+    if (rv != RAMP_OK) {
+        rv = rp_mdb_corrupt(rv, "flag");
+        goto out;
+    }
+    idx = rp_flag_variant_index(f, name);
+    if (idx < 0) {
+        rv = RAMP_EINVAL;
+        goto out;
+    }
+    if (f->default_variant == (uint32_t) idx) {
+        goto out;
+    }
+    by = rp_strdup(actor);
+    if (by == NULL) {
+        rv = RAMP_ENOMEM;
+        goto out;
+    }
+    f->default_variant = (uint32_t) idx;
+    f->version++;
+    f->updated_at_ms = ts_ms;
+    rp_free(f->updated_by);
+    f->updated_by = by;
+    rv = rp_flag_encode(&enc, f);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = change_publish(st, c, kp, RP_KIND_FLAG_PUT, ts_ms, enc.data, enc.len);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = store_put(c->txn, st->flags, key, strlen(key), enc.data, enc.len, 0);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = audit_append(st, c->txn, ts_ms, actor, "flag.update", key, old.data,
+        old.len, enc.data, enc.len, c->seq);
+    *changed = rv == RAMP_OK;
+
+out:
+    rp_flag_free(f);
+    rp_buf_fini(&old);
+    rp_buf_fini(&enc);
+    return rv;
+}
+
+ramp_err
+ctl_store_rollout_change(struct ctl_store *st, const struct rp_keypair *kp,
+    struct ctl_rollout_change *ch, const char *actor, int64_t ts_ms,
+    uint64_t *seqp, struct rp_buf *env, struct rp_buf *env2)
+{
+    struct store_change c;
+    struct rp_buf fbuf, old, enc;
+    struct rp_flag *flag = NULL;
+    struct rp_rollout_view view;
+    struct rp_rollout *r;
+    bool exists = false, touched = false, flag_changed = false;
+    uint64_t old_version = 0, old_id = 0, last_seq = 0;
+    uint64_t save_version = 0, save_id = 0;
+    int64_t save_at = 0;
+    size_t env_start = env != NULL ? env->len : 0;
+    size_t env2_start = env2 != NULL ? env2->len : 0;
+    ramp_err rv;
+
+    if (st == NULL || ch == NULL || !key_ok(ch->flag) || ts_ms < 0 ||
+        ((ch->r != NULL || ch->flag_default != NULL) &&
+            (kp == NULL || ch->action == NULL)) ||
+        (ch->r != NULL && (ch->r->flag_key == NULL ||
+                              strcmp(ch->r->flag_key, ch->flag) != 0)) ||
+        (ch->eng != NULL && ch->eng_len > CTL_ENG_MAX) ||
+        (ch->check != NULL && ch->check_len > CTL_CHECK_MAX)) {
+        return RAMP_EINVAL;
+    }
+    actor = actor != NULL ? actor : "";
+    r = ch->r;
+    rp_buf_init(&fbuf, RP_FLAG_ENC_MAX);
+    rp_buf_init(&old, RP_FLAG_ENC_MAX);
+    rp_buf_init(&enc, RP_FLAG_ENC_MAX);
+    if (r != NULL) {
+        save_version = r->version;
+        save_id = r->id;
+        save_at = r->updated_at_ms;
+    }
+
+    rv = change_begin(st, env, &c);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = store_get_copy(c.txn, st->flags, ch->flag, &fbuf);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = store_get_copy(c.txn, st->rollouts, ch->flag, &old);
+    if (rv == RAMP_OK) {
+        exists = true;
+        rv = peek_fields(&old, ROLLOUT_IDX_VERSION, &old_version,
+            ROLLOUT_IDX_ID, &old_id, NULL);
+    } else if (rv == RAMP_ENOTFOUND) {
+        rv = RAMP_OK;
+    }
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    if ((ch->expect_version == 0 && exists) ||
+        (ch->expect_version != 0 && exists &&
+            old_version != ch->expect_version)) {
+        rv = RAMP_ECONFLICT;
+        goto out;
+    }
+    if (ch->expect_version != 0 && !exists) {
+        rv = RAMP_ENOTFOUND;
+        goto out;
+    }
+
+    if (ch->flag_default != NULL) {
+        rv = change_flag_default(st, &c, kp, ch->flag, ch->flag_default,
+            actor, ts_ms, &flag_changed);
+        if (rv != RAMP_OK) {
+            goto out;
+        }
+        if (flag_changed) {
+            /* The rollout's envelope is the next seq, in env2. */
+            last_seq = c.seq;
+            c.seq++;
+            c.env = env2 != NULL ? env2 : &c.own;
+            if (c.env == &c.own) {
+                rp_buf_reset(&c.own);
+            }
+            c.env_start = c.env->len;
+            c.env_len = 0;
+        }
+    }
+    /* Re-read: a completion's flag change is what the rollout is
+     * validated against. */
+    rv = store_get_copy(c.txn, st->flags, ch->flag, &fbuf);
+    if (rv == RAMP_OK) {
+        rv = rp_flag_decode(fbuf.data, fbuf.len, &flag);
+        if (rv != RAMP_OK) {
+            rv = rp_mdb_corrupt(rv, "flag");
+        }
+    }
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+
+    if (r != NULL) {
+        touched = true;
+        if (ch->replace && exists) {
+            r->version = 1;
+            r->id = c.seq;
+        } else {
+            r->version = old_version + 1;
+            if (r->id == 0) {
+                r->id = exists ? old_id : c.seq;
+            }
+        }
+        r->updated_at_ms = ts_ms;
+        rv = rp_rollout_validate(r, NULL, 0);
+        if (rv == RAMP_OK) {
+            rv = rp_rollout_view(r, flag, &view);
+        }
+        if (rv == RAMP_OK) {
+            rv = rp_rollout_encode(&enc, r);
+        }
+        if (rv == RAMP_OK) {
+            rv = change_publish(
+                st, &c, kp, RP_KIND_ROLLOUT_PUT, ts_ms, enc.data, enc.len);
+        }
+        if (rv == RAMP_OK) {
+            rv = store_put(c.txn, st->rollouts, ch->flag, strlen(ch->flag),
+                enc.data, enc.len, 0);
+        }
+        if (rv == RAMP_OK && ch->replace && exists) {
+            rv = checks_forget(st, c.txn, ch->flag);
+        }
+        if (rv == RAMP_OK) {
+            rv = audit_append(st, c.txn, ts_ms, actor, ch->action, ch->flag,
+                exists ? old.data : NULL, old.len, enc.data, enc.len, c.seq);
+        }
+        if (rv != RAMP_OK) {
+            goto out;
+        }
+        last_seq = c.seq;
+    }
+    if (ch->eng != NULL) {
+        rv = store_put(c.txn, st->engine, ch->flag, strlen(ch->flag),
+            ch->eng, ch->eng_len, 0);
+        if (rv != RAMP_OK) {
+            goto out;
+        }
+    }
+    if (ch->check != NULL) {
+        rv = checks_append(st, c.txn, ch->flag, ch->check, ch->check_len);
+    }
+
+out:
+    rv = change_end(&c, rv);
+    if (rv == RAMP_OK) {
+        if (seqp != NULL) {
+            *seqp = last_seq;
+        }
+    } else {
+        if (touched) {
+            r->version = save_version;
+            r->id = save_id;
+            r->updated_at_ms = save_at;
+        }
+        if (env != NULL) {
+            env->len = env_start;
+        }
+        if (env2 != NULL) {
+            env2->len = env2_start;
+        }
+    }
+    rp_flag_free(flag);
+    rp_buf_fini(&fbuf);
+    rp_buf_fini(&old);
+    rp_buf_fini(&enc);
+    return rv;
+}
+
+ramp_err
+ctl_store_rollout_state(struct ctl_store *st, const char *flag_key,
+    struct rp_rollout **r, struct rp_buf *eng)
+{
+    MDB_txn *txn;
+    MDB_val v;
+    ramp_err rv;
+
+    if (st == NULL || !key_ok(flag_key) || r == NULL || eng == NULL) {
+        return RAMP_EINVAL;
+    }
+    rp_buf_reset(eng);
+    rv = store_begin(st, false, &txn);
+    if (rv != RAMP_OK) {
+        return rv;
+    }
+    rv = store_get(txn, st->rollouts, flag_key, strlen(flag_key), &v);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = rp_mdb_corrupt(rp_rollout_decode(v.mv_data, v.mv_size, r), flag_key);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = store_get(txn, st->engine, flag_key, strlen(flag_key), &v);
+    if (rv == RAMP_OK) {
+        rv = rp_buf_append(eng, v.mv_data, v.mv_size);
+    } else if (rv == RAMP_ENOTFOUND) {
+        rv = RAMP_OK;
+    }
+    if (rv != RAMP_OK) {
+        rp_rollout_free(*r);
+        *r = NULL;
+    }
+
+out:
+    mdb_txn_abort(txn);
+    return rv;
+}
+
+void
+ctl_store_blob_list_fini(struct ctl_blob_list *l)
+{
+    if (l == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        rp_free(l->data[i]);
+    }
+    rp_free(l->data);
+    rp_free(l->lens);
+    memset(l, 0, sizeof(*l));
+}
+
+ramp_err
+ctl_store_checks_list(struct ctl_store *st, const char *flag_key,
+    size_t limit, struct ctl_blob_list *out)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    uint8_t key[CHECK_KEY_MAX];
+    size_t fl;
+    ramp_err rv;
+
+    if (out != NULL) {
+        memset(out, 0, sizeof(*out));
+    }
+    if (st == NULL || !key_ok(flag_key) || out == NULL || limit == 0 ||
+        limit > CTL_CHECKS_KEEP) {
+        return RAMP_EINVAL;
+    }
+    fl = strlen(flag_key);
+    out->data = rp_calloc(limit, sizeof(*out->data));
+    out->lens = rp_calloc(limit, sizeof(*out->lens));
+    if (out->data == NULL || out->lens == NULL) {
+        rv = RAMP_ENOMEM;
+        goto out;
+    }
+    rv = store_begin(st, false, &txn);
+    if (rv == RAMP_OK) {
+        rv = store_cursor(txn, st->checks, &cur);
+    }
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    /* Newest first: land just past the flag's last record, step back. */
+    k.mv_size = check_key(key, flag_key, UINT64_MAX);
+    k.mv_data = key;
+    rv = store_cget(cur, &k, &v, MDB_SET_RANGE);
+    if (rv == RAMP_OK && check_key_of(&k, flag_key, fl)) {
+        /* the record at UINT64_MAX itself: never written, but exact */
+    } else if (rv == RAMP_OK) {
+        rv = store_cget(cur, &k, &v, MDB_PREV);
+    } else if (rv == RAMP_ENOTFOUND) {
+        rv = store_cget(cur, &k, &v, MDB_LAST);
+    }
+    for (; rv == RAMP_OK && out->n < limit && check_key_of(&k, flag_key, fl);
+         rv = store_cget(cur, &k, &v, MDB_PREV)) {
+        out->data[out->n] = rp_alloc(v.mv_size > 0 ? v.mv_size : 1);
+        if (out->data[out->n] == NULL) {
+            rv = RAMP_ENOMEM;
+            goto out;
+        }
+        memcpy(out->data[out->n], v.mv_data, v.mv_size);
+        out->lens[out->n] = v.mv_size;
+        out->n++;
+    }
+    if (rv == RAMP_ENOTFOUND || rv == RAMP_OK) {
+        rv = RAMP_OK;
+    }
+
+out:
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
+    }
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    if (rv != RAMP_OK) {
+        ctl_store_blob_list_fini(out);
+    }
+    return rv;
+}
+
+/* ------------------------------------------------------------------ */
 /* Changes                                                             */
 /* ------------------------------------------------------------------ */
 
@@ -1164,6 +1699,10 @@ ctl_store_flag_delete(struct ctl_store *st, const struct rp_keypair *kp,
         goto out;
     }
     rv = store_del(c.txn, st->rollouts, key, strlen(key));
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = engine_forget(st, c.txn, key);
     if (rv != RAMP_OK) {
         goto out;
     }

@@ -31,7 +31,7 @@
 #include "model.h"
 #include "ramp/err.h"
 
-#define CTL_STORE_SCHEMA 3 /* the version this code writes */
+#define CTL_STORE_SCHEMA 4 /* the version this code writes */
 #define CTL_STORE_MAPSIZE_DEFAULT ((size_t) 1 << 30) /* 1 GiB, sparse */
 #define CTL_STORE_RETAIN_DEFAULT 10000               /* log entries kept */
 #define CTL_TOKEN_PREFIX "rmp_"
@@ -293,6 +293,74 @@ ramp_err ctl_store_agent_list(
     struct ctl_store *st, struct ctl_agent **out, size_t *n);
 ramp_err ctl_store_agent_remove(struct ctl_store *st, const char *id,
     const char *actor, int64_t ts_ms); /* RAMP_ENOTFOUND */
+
+/*
+ * The rollout engine's changes (controller/rollout.c). One write
+ * transaction holds, as the change requires:
+ *   - flag_default: the flag's default_variant becomes that variant
+ *     (completion), published first (FLAG_PUT, seq N), audited
+ *     "flag.update";
+ *   - r: the rollout, published (ROLLOUT_PUT, seq N or N + 1), audited as
+ *     `action`;
+ *   - eng: the engine's private record of the flag (stage evidence, last
+ *     check), never published;
+ *   - check: one check record appended to the flag's, of which the last
+ *     CTL_CHECKS_KEEP are kept.
+ * A change without r and flag_default publishes nothing and takes no seq:
+ * a check that changes nothing writes only eng and check.
+ *
+ * Versions: expect_version 0 means the flag has no rollout stored; else
+ * the stored one must be at that version (RAMP_ECONFLICT; RAMP_ENOTFOUND
+ * when there is none). With replace, the stored rollout is replaced by a
+ * new one: r->id is assigned anew (the change's seq), r->version starts
+ * at 1 and the old rollout's check records are dropped. r->id 0 on create
+ * also means "assign". On RAMP_OK r->version, r->id and r->updated_at_ms
+ * are set; on error r is as it was.
+ *
+ * env receives the first envelope (the flag's with flag_default, else the
+ * rollout's), env2 the rollout's when there are two; each may be NULL.
+ * *seqp receives the last seq taken (0 when none). Errors as for
+ * ctl_store_rollout_put, plus RAMP_EINVAL when flag_default is not a
+ * variant of the flag.
+ */
+#define CTL_CHECKS_KEEP 100 /* check records kept per flag */
+#define CTL_ENG_MAX (256u << 10) /* an engine record's ceiling, bytes */
+#define CTL_CHECK_MAX (64u << 10) /* a check record's ceiling, bytes */
+struct ctl_rollout_change {
+    const char *flag;          /* the flag's key (required) */
+    struct rp_rollout *r;      /* NULL: no rollout change; else of flag */
+    uint64_t expect_version;   /* of the stored rollout; 0: none stored */
+    bool replace;              /* a new rollout replaces the stored one */
+    const char *action;        /* audit action: "rollout.pause", ... */
+    const char *flag_default;  /* NULL, or the flag's new default variant */
+    const uint8_t *eng;        /* NULL: the engine record is left alone */
+    size_t eng_len;
+    const uint8_t *check;      /* NULL: no check record */
+    size_t check_len;
+};
+ramp_err ctl_store_rollout_change(struct ctl_store *st,
+    const struct rp_keypair *kp, struct ctl_rollout_change *ch,
+    const char *actor, int64_t ts_ms, uint64_t *seqp, struct rp_buf *env,
+    struct rp_buf *env2);
+
+/*
+ * The rollout of flag_key and its engine record, read in one read
+ * transaction (so they agree). eng is reset and receives the record, or
+ * stays empty when there is none. RAMP_ENOTFOUND (no rollout).
+ */
+ramp_err ctl_store_rollout_state(struct ctl_store *st, const char *flag_key,
+    struct rp_rollout **r, struct rp_buf *eng);
+
+/* The last check records of flag_key, newest first, at most limit
+ * (1..CTL_CHECKS_KEEP). Free with ctl_store_blob_list_fini. */
+struct ctl_blob_list {
+    size_t n;
+    uint8_t **data; /* owned, each rp_alloc'd */
+    size_t *lens;   /* owned */
+};
+ramp_err ctl_store_checks_list(struct ctl_store *st, const char *flag_key,
+    size_t limit, struct ctl_blob_list *out);
+void ctl_store_blob_list_fini(struct ctl_blob_list *l);
 
 /*
  * Test hook (fault injection, STYLE "the store shim fails the Nth

@@ -1353,12 +1353,22 @@ test_migrations_forward_and_back(void **state)
 
     assert_int_equal(ctl_store_schema(fx->dir, &v), RAMP_OK);
     assert_int_equal(v, CTL_STORE_SCHEMA);
-    assert_int_equal(CTL_STORE_SCHEMA, 3);
+    assert_int_equal(CTL_STORE_SCHEMA, 4);
     n = raw_audit_shapes(fx->dir, counts, 16);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(counts[i], 8);
     }
+    assert_true(raw_has_db(fx->dir, "checks"));
+    assert_true(raw_has_db(fx->dir, "engine"));
+
+    /* 4 -> 3: the rollout engine's databases go */
+    assert_int_equal(ctl_store_migrate(fx->dir, 0, 3), RAMP_OK);
+    assert_int_equal(ctl_store_schema(fx->dir, &v), RAMP_OK);
+    assert_int_equal(v, 3);
+    assert_false(raw_has_db(fx->dir, "checks"));
+    assert_false(raw_has_db(fx->dir, "engine"));
+    assert_true(raw_has_db(fx->dir, "agents"));
 
     /* 3 -> 2: audit records lose seq */
     assert_int_equal(ctl_store_migrate(fx->dir, 0, 2), RAMP_OK);
@@ -1386,10 +1396,11 @@ test_migrations_forward_and_back(void **state)
     n = raw_audit_shapes(fx->dir, counts, 16);
     assert_int_equal(counts[0], 7);
 
-    /* 2 -> 3 happens on open; records get seq 0, the rest is intact */
+    /* 2 -> 4 happens on open; records get seq 0, the rest is intact */
     fx_open_opts(fx, 0, 0);
     assert_int_equal(ctl_store_schema(fx->dir, &v), RAMP_OK);
-    assert_int_equal(v, 3);
+    assert_int_equal(v, 4);
+    assert_true(raw_has_db(fx->dir, "checks"));
     assert_int_equal(
         ctl_store_audit_list(fx->st, 0, false, NULL, 0, &l1), RAMP_OK);
     assert_int_equal(l1.n, l0.n);
@@ -1418,11 +1429,13 @@ test_migrations_forward_and_back(void **state)
     assert_int_equal(n, 4);
     assert_int_equal(counts[3], 8);
 
-    /* 3 -> 1 -> 3 in single calls */
+    /* 4 -> 1 -> 4 in single calls */
     assert_int_equal(ctl_store_migrate(fx->dir, 0, 1), RAMP_OK);
     assert_false(raw_has_db(fx->dir, "agents"));
-    assert_int_equal(ctl_store_migrate(fx->dir, 0, 3), RAMP_OK);
+    assert_false(raw_has_db(fx->dir, "engine"));
+    assert_int_equal(ctl_store_migrate(fx->dir, 0, 4), RAMP_OK);
     assert_true(raw_has_db(fx->dir, "agents"));
+    assert_true(raw_has_db(fx->dir, "engine"));
     n = raw_audit_shapes(fx->dir, counts, 16);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(counts[i], 8);
@@ -1450,7 +1463,7 @@ test_migration_failure_changes_nothing(void **state)
     put_new(fx, "b");
     ctl_store_close(fx->st);
     fx->st = NULL;
-    /* fail each write of the 3 -> 1 walk in turn */
+    /* fail each write of the 4 -> 1 walk in turn */
     for (k = 1;; k++) {
         ramp_err rv;
 
@@ -1462,16 +1475,18 @@ test_migration_failure_changes_nothing(void **state)
         }
         assert_int_equal(rv, RAMP_ESTORE);
         assert_int_equal(ctl_store_schema(fx->dir, &v), RAMP_OK);
-        assert_int_equal(v, 3);
+        assert_int_equal(v, 4);
         assert_true(raw_has_db(fx->dir, "agents"));
+        assert_true(raw_has_db(fx->dir, "checks"));
+        assert_true(raw_has_db(fx->dir, "engine"));
         n = raw_audit_shapes(fx->dir, counts, 16);
         assert_int_equal(n, 2);
         assert_int_equal(counts[0], 8);
         assert_int_equal(counts[1], 8);
     }
-    /* two audit rewrites, one drop, the schema, the commit; the 6th
-     * write never comes */
-    assert_int_equal(k, 6);
+    /* two drops (engine, checks), two audit rewrites, one drop, the
+     * schema, the commit; the 8th write never comes */
+    assert_int_equal(k, 8);
     assert_int_equal(ctl_store_schema(fx->dir, &v), RAMP_OK);
     assert_int_equal(v, 1);
     fx_open_opts(fx, 0, 0);
