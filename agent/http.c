@@ -90,6 +90,8 @@ struct http_req {
     bool close;                /* answer with Connection: close */
     bool head;                 /* HEAD: treated as GET */
     enum agt_route route;
+    bool found;                /* the path names a route */
+    bool key_ok;               /* ofrep_flag: the key is a valid flag key */
     char key[RP_KEY_MAX + 1];  /* ofrep_flag: the key as sent, sanitised */
 };
 
@@ -489,8 +491,7 @@ do_ofrep_flag(struct http_req *r, bool key_ok)
     }
     if (!key_ok) {
         json_decref(body);
-        agt_metrics_count_eval(h->metrics, r->key, strlen(r->key),
-            RP_REASON_ERROR);
+        agt_metrics_count_eval(h->metrics, NULL, 0, RP_REASON_ERROR);
         return res_error(404, r->key, "FLAG_NOT_FOUND",
             "not a flag key: [a-z0-9][a-z0-9._-]{0,127}");
     }
@@ -501,7 +502,8 @@ do_ofrep_flag(struct http_req *r, bool key_ok)
     rp_eval(e != NULL ? e->flag : NULL, e != NULL ? &e->ro : NULL, &c.ctx,
         &res);
     stale = atomic_load(&h->stats->stale);
-    agt_metrics_count_eval(h->metrics, r->key, strlen(r->key), res.reason);
+    agt_metrics_count_eval(h->metrics, e != NULL ? r->key : NULL,
+        strlen(r->key), res.reason);
     if (res.reason == RP_REASON_ERROR) {
         out = res_error(ecode_status(res.error), r->key,
             rp_ecode_name(res.error), "%s",
@@ -935,29 +937,38 @@ do_readyz(struct http_req *r)
 /* Dispatch                                                            */
 /* ------------------------------------------------------------------ */
 
+/* Find the route before anything else, so every answer, 411 and 413
+ * included, is counted under it. */
 static void
-http_dispatch(struct http_req *r)
+req_route(struct http_req *r)
 {
     const char *uri = nng_http_req_get_uri(r->req);
-    const char *method = nng_http_req_get_method(r->req);
     char path[HTTP_URI_MAX];
-    nng_http_res *res;
-    bool key_ok;
-    bool post;
     size_t n;
 
+    r->route = AGT_ROUTE_OTHER;
+    r->found = false;
     n = strcspn(uri, "?#");
     if (n >= sizeof(path)) {
-        r->route = AGT_ROUTE_OTHER;
-        req_finish(r, res_error(404, NULL, "GENERAL",
-                          "request target too long"));
         return;
     }
     memcpy(path, uri, n);
     path[n] = '\0';
-    r->route = route_of(path, r->key, &key_ok);
-    if (r->route == AGT_ROUTE_COUNT) {
+    r->route = route_of(path, r->key, &r->key_ok);
+    r->found = r->route != AGT_ROUTE_COUNT;
+    if (!r->found) {
         r->route = AGT_ROUTE_OTHER;
+    }
+}
+
+static void
+http_dispatch(struct http_req *r)
+{
+    const char *method = nng_http_req_get_method(r->req);
+    nng_http_res *res;
+    bool post;
+
+    if (!r->found) {
         req_finish(r, res_error(404, NULL, "GENERAL", "no such route"));
         return;
     }
@@ -981,7 +992,7 @@ http_dispatch(struct http_req *r)
     }
     switch (r->route) {
     case AGT_ROUTE_OFREP_FLAG:
-        res = do_ofrep_flag(r, key_ok);
+        res = do_ofrep_flag(r, r->key_ok);
         break;
     case AGT_ROUTE_OFREP_BULK:
         res = do_ofrep_bulk(r);
@@ -1081,19 +1092,19 @@ http_cb(nng_aio *aio)
     r->aio = aio;
     r->req = req;
     r->conn = conn;
-    r->route = AGT_ROUTE_OTHER; /* until the path is read */
+    req_route(r);
     pthread_mutex_lock(&h->mtx);
     h->inflight++;
     closing = h->closing;
     pthread_mutex_unlock(&h->mtx);
     if (closing) {
         r->close = true;
-        req_finish(r, res_error(503, NULL, "GENERAL", "shutting down"));
+        req_finish(r, res_error(503, req_key(r), "GENERAL", "shutting down"));
         return;
     }
     if (nng_http_req_get_header(req, "Transfer-Encoding") != NULL) {
         r->close = true;
-        req_finish(r, res_error(411, NULL, "GENERAL",
+        req_finish(r, res_error(411, req_key(r), "GENERAL",
                           "Transfer-Encoding is not supported: send the "
                           "body with Content-Length"));
         return;
@@ -1101,13 +1112,13 @@ http_cb(nng_aio *aio)
     cl = nng_http_req_get_header(req, "Content-Length");
     if (cl != NULL && !content_length(cl, &len)) {
         r->close = true;
-        req_finish(r, res_error(400, NULL, "PARSE_ERROR",
+        req_finish(r, res_error(400, req_key(r), "PARSE_ERROR",
                           "malformed Content-Length"));
         return;
     }
     if (len > h->max_body) {
         r->close = true;
-        req_finish(r, res_error(413, NULL, "GENERAL",
+        req_finish(r, res_error(413, req_key(r), "GENERAL",
                           "body of %llu bytes is over the limit of %zu",
                           (unsigned long long) len, h->max_body));
         return;
@@ -1119,7 +1130,7 @@ http_cb(nng_aio *aio)
         if (r->body == NULL ||
             nng_aio_alloc(&r->rxaio, http_body_cb, r) != 0) {
             r->close = true;
-            req_finish(r, res_error(503, NULL, "GENERAL", "out of memory"));
+            req_finish(r, res_error(503, req_key(r), "GENERAL", "out of memory"));
             return;
         }
         r->body_len = (size_t) len;

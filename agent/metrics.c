@@ -123,14 +123,14 @@ agt_metrics_count_eval(struct agt_metrics *m, const char *flag,
 {
     uint32_t i;
 
-    if (m == NULL || flag == NULL) {
+    if (m == NULL) {
         return;
     }
     if ((unsigned) reason >= NREASONS) {
         reason = RP_REASON_UNKNOWN;
     }
     pthread_mutex_lock(&m->mu);
-    if (flag_len == 0 || flag_len > RP_KEY_MAX) {
+    if (flag == NULL || flag_len == 0 || flag_len > RP_KEY_MAX) {
         m->other[reason]++;
         goto out;
     }

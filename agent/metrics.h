@@ -69,7 +69,10 @@ void agt_metrics_free(struct agt_metrics *m);       /* NULL fine */
 /* One HTTP answer; status is the HTTP code. */
 void agt_metrics_count_http(struct agt_metrics *m, enum agt_route route,
     unsigned status);
-/* One OFREP evaluation of flag (bytes, need not be NUL-terminated). */
+/* One OFREP evaluation of flag (bytes, need not be NUL-terminated).
+ * flag NULL counts under "other": the caller passes NULL for keys the
+ * agent does not have, so clients cannot fill the table with made-up
+ * keys. */
 void agt_metrics_count_eval(struct agt_metrics *m, const char *flag,
     size_t flag_len, enum rp_reason reason);
 
