@@ -23,14 +23,7 @@
 #define NF_ACC 11
 #define NF_ARM 18
 
-enum {
-    M_ERR_REL = 0,
-    M_ERR_ABS,
-    M_LAT_REL,
-    M_LAT_ABS,
-    M_CRIT,
-    M_COUNT
-};
+enum { M_ERR_REL = 0, M_ERR_ABS, M_LAT_REL, M_LAT_ABS, M_CRIT, M_COUNT };
 
 static uint64_t
 sat_add(uint64_t a, uint64_t b)
@@ -118,21 +111,21 @@ hist_above(const struct rp_hist *h, uint64_t us)
 }
 
 static void
-arm_fold(struct rp_arm_acc *a, const struct rp_window_arm *w,
-    uint64_t abs_us, uint64_t edge_us)
+arm_fold(struct rp_arm_acc *a, const struct rp_window_arm *w, uint64_t abs_us,
+    uint64_t edge_us)
 {
     const struct rp_hist *h = w->hist;
 
     if (w->requests > 0) {
-        fold_pair(&a->requests, &a->sq_req, &a->errors, &a->sq_err,
-            &a->x_err, w->requests, w->errors);
+        fold_pair(&a->requests, &a->sq_req, &a->errors, &a->sq_err, &a->x_err,
+            w->requests, w->errors);
         a->windows = sat_inc(a->windows);
     }
     if (h == NULL || h->count == 0) {
         return;
     }
-    fold_pair(&a->timed, &a->sq_timed, &a->over_abs, &a->sq_over,
-        &a->x_over, h->count, hist_above(h, abs_us));
+    fold_pair(&a->timed, &a->sq_timed, &a->over_abs, &a->sq_over, &a->x_over,
+        h->count, hist_above(h, abs_us));
     a->lat_windows = sat_inc(a->lat_windows);
     if (edge_us != 0) {
         fold_pair(&a->timed_e, &a->sq_timed_e, &a->slow, &a->sq_slow,
@@ -188,8 +181,8 @@ struct est {
  * requests, and zero counts still carry uncertainty.
  */
 static struct est
-est_ratio(uint64_t n, uint64_t x, double sq_n, double sq_x, double x_nx,
-    uint32_t k)
+est_ratio(
+    uint64_t n, uint64_t x, double sq_n, double sq_x, double x_nx, uint32_t k)
 {
     struct est e;
     double ss;
@@ -302,8 +295,7 @@ fmt_ms(char *buf, size_t sz, uint64_t us, bool have)
 }
 
 /* Append to the reason, silently truncating at its size. */
-static void
-reason_add(struct rp_check *c, size_t *off, const char *fmt, ...)
+static void reason_add(struct rp_check *c, size_t *off, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -346,8 +338,8 @@ check_reason(const struct rp_policy *pol, const struct rp_stage_acc *a,
         reason_add(c, &off,
             "treatment err %.2f%% (n=%llu) vs control %.2f%% (n=%llu); "
             "p95 %s vs %s; ",
-            100.0 * c->rate_t, (unsigned long long) c->req_t,
-            100.0 * c->rate_c, (unsigned long long) c->req_c, pt, pc);
+            100.0 * c->rate_t, (unsigned long long) c->req_t, 100.0 * c->rate_c,
+            (unsigned long long) c->req_c, pt, pc);
     }
     if (bad_window) {
         reason_add(c, &off, "window ignored (errors > requests); ");
@@ -358,8 +350,7 @@ check_reason(const struct rp_policy *pol, const struct rp_stage_acc *a,
         reason_add(c, &off,
             "critical: treatment err %.2f%% in the %s (limit %.0f%% over "
             ">= %u requests)",
-            100.0 * m->value, crit_where, 100.0 * pol->crit_err,
-            pol->crit_min);
+            100.0 * m->value, crit_where, 100.0 * pol->crit_err, pol->crit_min);
         break;
     case RP_VERDICT_FAIL:
         reason_add(c, &off, "fail:");
@@ -385,8 +376,9 @@ check_reason(const struct rp_policy *pol, const struct rp_stage_acc *a,
         }
         break;
     case RP_VERDICT_NO_DATA:
-        reason_add(c, &off, "no data: needs %u requests and %d windows per "
-                            "arm",
+        reason_add(c, &off,
+            "no data: needs %u requests and %d windows per "
+            "arm",
             pol->min_samples, RP_DECIDE_MIN_WINDOWS);
         break;
     }
@@ -462,8 +454,7 @@ rp_decide_check(const struct rp_policy *pol, struct rp_stage_acc *a,
     m->name = "error_rate_relative";
     m->counted = !tonly;
     metric_test(m, et.p, (1.0 + r) * ec.p + RP_DECIDE_ERR_SLACK,
-        et.var + (1.0 + r) * (1.0 + r) * ec.var, et.n, rho,
-        gate && !tonly);
+        et.var + (1.0 + r) * (1.0 + r) * ec.var, et.n, rho, gate && !tonly);
 
     /* Error rate absolute: p_T <= err_abs. */
     m = &out->metrics[M_ERR_ABS];
@@ -480,9 +471,9 @@ rp_decide_check(const struct rp_policy *pol, struct rp_stage_acc *a,
         a->t.x_slow, a->t.edge_windows);
     sc = est_ratio(a->c.timed_e, a->c.slow, a->c.sq_timed_e, a->c.sq_slow,
         a->c.x_slow, a->c.edge_windows);
-    q_c = a->edge_us != 0 ? share(hist_above(&a->edge_hist, a->edge_us),
-                                a->edge_hist.count)
-                          : 0;
+    q_c = a->edge_us != 0
+              ? share(hist_above(&a->edge_hist, a->edge_us), a->edge_hist.count)
+              : 0;
     margin = RP_DECIDE_TAIL - q_c;
     if (margin < 0) {
         margin = 0;
@@ -652,11 +643,11 @@ decode_arm(const msgpack_object *o, struct rp_arm_acc *a)
 {
     const msgpack_object *f;
     size_t n;
-    uint64_t *u64s[] = { &a->requests, &a->errors, &a->slow, &a->over_abs,
-        &a->timed, &a->timed_e };
-    double *dbls[] = { &a->sq_req, &a->sq_err, &a->sq_slow, &a->sq_over,
-        &a->sq_timed, &a->sq_timed_e, &a->x_err, &a->x_slow, &a->x_over };
-    uint32_t *u32s[] = { &a->windows, &a->lat_windows, &a->edge_windows };
+    uint64_t *u64s[] = {&a->requests, &a->errors, &a->slow, &a->over_abs,
+        &a->timed, &a->timed_e};
+    double *dbls[] = {&a->sq_req, &a->sq_err, &a->sq_slow, &a->sq_over,
+        &a->sq_timed, &a->sq_timed_e, &a->x_err, &a->x_slow, &a->x_over};
+    uint32_t *u32s[] = {&a->windows, &a->lat_windows, &a->edge_windows};
     size_t i = 0;
 
     if (rp_obj_array(o, NF_ARM, NF_ARM, &f, &n) != RAMP_OK) {

@@ -67,23 +67,23 @@ struct rp_window {
 struct rp_arm_acc {
     uint64_t requests, errors, slow, over_abs; /* sums */
     double sq_req, sq_err, sq_slow, sq_over;   /* sums of per-window squares */
-    double x_err, x_slow, x_over;              /* sums of denominator*x per window */
-    uint32_t windows;                          /* windows with requests > 0 */
-    uint64_t timed;        /* timed requests (sum of histogram counts) */
-    uint64_t timed_e;      /* timed requests since the edge was fixed */
-    double sq_timed, sq_timed_e; /* sums of per-window squares */
-    uint32_t lat_windows;  /* windows with timed > 0 */
-    uint32_t edge_windows; /* windows with timed > 0 after the edge */
+    double x_err, x_slow, x_over; /* sums of denominator*x per window */
+    uint32_t windows;             /* windows with requests > 0 */
+    uint64_t timed;               /* timed requests (sum of histogram counts) */
+    uint64_t timed_e;             /* timed requests since the edge was fixed */
+    double sq_timed, sq_timed_e;  /* sums of per-window squares */
+    uint32_t lat_windows;         /* windows with timed > 0 */
+    uint32_t edge_windows;        /* windows with timed > 0 after the edge */
 };
 
 struct rp_stage_acc {
     struct rp_arm_acc t, c;
-    uint64_t edge_us;      /* latency edge; 0 until fixed */
-    struct rp_hist edge_hist; /* control latency until the edge is fixed */
-    uint64_t p95_t_us, p95_c_us; /* stage p95 per arm (for display) */
+    uint64_t edge_us;              /* latency edge; 0 until fixed */
+    struct rp_hist edge_hist;      /* control latency until the edge is fixed */
+    uint64_t p95_t_us, p95_c_us;   /* stage p95 per arm (for display) */
     struct rp_hist hist_t, hist_c; /* stage latency per arm */
-    uint32_t checks;       /* checks run in this stage */
-    uint32_t fails;        /* consecutive failing checks */
+    uint32_t checks;               /* checks run in this stage */
+    uint32_t fails;                /* consecutive failing checks */
 };
 
 /*
@@ -123,8 +123,8 @@ ramp_err rp_stage_acc_encode(struct rp_buf *b, const struct rp_stage_acc *a);
  * RP_STAGE_ACC_ENC_MAX); RAMP_EVERSION (unknown version); RAMP_ENOMEM.
  * *a is written only on RAMP_OK.
  */
-ramp_err rp_stage_acc_decode(const uint8_t *p, size_t n,
-    struct rp_stage_acc *a);
+ramp_err rp_stage_acc_decode(
+    const uint8_t *p, size_t n, struct rp_stage_acc *a);
 
 enum rp_verdict {
     RP_VERDICT_NO_DATA = 0,      /* fewer than min_samples in an arm */
@@ -143,11 +143,11 @@ const char *rp_verdict_name(enum rp_verdict v);
  * latency_p95_absolute, error_rate_critical (the guardrail).
  */
 struct rp_metric {
-    const char *name;      /* static: "error_rate_relative", ... */
+    const char *name; /* static: "error_rate_relative", ... */
     enum rp_verdict verdict;
-    double value;          /* estimate of the tested quantity */
-    double lower, upper;   /* confidence sequence bounds */
-    double limit;          /* what it is held to */
+    double value;        /* estimate of the tested quantity */
+    double lower, upper; /* confidence sequence bounds */
+    double limit;        /* what it is held to */
     /* false: shown but left out of the overall verdict (latency not
      * reported by either arm, no control arm, the guardrail unless it
      * tripped) */
@@ -162,7 +162,7 @@ struct rp_check {
     uint64_t p95_t_us, p95_c_us;
     size_t nmetrics;
     struct rp_metric metrics[RP_DECIDE_MAX_METRICS];
-    char reason[256];      /* one line with the figures */
+    char reason[256]; /* one line with the figures */
 };
 
 /*

@@ -171,8 +171,8 @@ latdist_init(struct latdist *d, double median_us, double sigma)
 }
 
 static void
-latdist_draw(uint64_t *s, const struct latdist *d, uint64_t n,
-    struct rp_hist *h)
+latdist_draw(
+    uint64_t *s, const struct latdist *d, uint64_t n, struct rp_hist *h)
 {
     double mass = 1.0;
 
@@ -183,8 +183,7 @@ latdist_draw(uint64_t *s, const struct latdist *d, uint64_t n,
         if (d->p[i] <= 0) {
             continue;
         }
-        k = i == d->hi || d->p[i] >= mass ? n
-                                          : rng_binom(s, n, d->p[i] / mass);
+        k = i == d->hi || d->p[i] >= mass ? n : rng_binom(s, n, d->p[i] / mass);
         mass -= d->p[i];
         if (k > 0) {
             rp_hist_record_n(h, rp_hist_bucket_lo(i), k);
@@ -198,39 +197,39 @@ latdist_draw(uint64_t *s, const struct latdist *d, uint64_t n,
 struct scenario {
     const char *name;
     const char *what;
-    bool bad;           /* worse than the policy's margins */
-    double rps;         /* requests per second reaching the rollout */
+    bool bad;   /* worse than the policy's margins */
+    double rps; /* requests per second reaching the rollout */
     double err_c, err_t;
     double lat_c_ms, lat_t_ms; /* lognormal medians */
     double sigma;
-    double burst_p;     /* chance a window has a burst (per arm, or both) */
-    double burst_err;   /* error rate of an arm during its burst */
-    bool burst_common;  /* a burst hits both arms (a shared outage) */
+    double burst_p;    /* chance a window has a burst (per arm, or both) */
+    double burst_err;  /* error rate of an arm during its burst */
+    bool burst_common; /* a burst hits both arms (a shared outage) */
 };
 
 #define RPS 200.0
 
 static const struct scenario scenarios[] = {
-    { "healthy", "same errors (1%) and latency (100 ms) in both arms",
-        false, RPS, 0.01, 0.01, 100, 100, 0.5, 0, 0, false },
-    { "healthy-bursty",
-        "healthy; each arm has 8% errors in a random 3% of windows",
-        false, RPS, 0.01, 0.01, 100, 100, 0.5, 0.03, 0.08, false },
-    { "healthy-outage",
-        "healthy; both arms at 35% errors in a random 0.2% of windows",
-        false, RPS, 0.01, 0.01, 100, 100, 0.5, 0.002, 0.35, true },
-    { "err+20%", "treatment errors 1.2% vs 1% (inside the +50% margin)",
-        false, RPS, 0.01, 0.012, 100, 100, 0.5, 0, 0, false },
-    { "err-x2", "treatment errors 2% vs 1%", true, RPS, 0.01, 0.02, 100,
-        100, 0.5, 0, 0, false },
-    { "err-x3", "treatment errors 3% vs 1%", true, RPS, 0.01, 0.03, 100,
-        100, 0.5, 0, 0, false },
-    { "latency+50%", "treatment latency x1.5 (p95 228 -> 342 ms)", true,
-        RPS, 0.01, 0.01, 100, 150, 0.5, 0, 0, false },
-    { "latency-abs", "treatment p95 2.3 s, 1.25x control (absolute ceiling)",
-        true, RPS, 0.01, 0.01, 800, 1000, 0.5, 0, 0, false },
-    { "low-traffic", "healthy at 1 request/s: too little to decide",
-        false, 1.0, 0.01, 0.01, 100, 100, 0.5, 0, 0, false },
+    {"healthy", "same errors (1%) and latency (100 ms) in both arms", false,
+        RPS, 0.01, 0.01, 100, 100, 0.5, 0, 0, false},
+    {"healthy-bursty",
+        "healthy; each arm has 8% errors in a random 3% of windows", false, RPS,
+        0.01, 0.01, 100, 100, 0.5, 0.03, 0.08, false},
+    {"healthy-outage",
+        "healthy; both arms at 35% errors in a random 0.2% of windows", false,
+        RPS, 0.01, 0.01, 100, 100, 0.5, 0.002, 0.35, true},
+    {"err+20%", "treatment errors 1.2% vs 1% (inside the +50% margin)", false,
+        RPS, 0.01, 0.012, 100, 100, 0.5, 0, 0, false},
+    {"err-x2", "treatment errors 2% vs 1%", true, RPS, 0.01, 0.02, 100, 100,
+        0.5, 0, 0, false},
+    {"err-x3", "treatment errors 3% vs 1%", true, RPS, 0.01, 0.03, 100, 100,
+        0.5, 0, 0, false},
+    {"latency+50%", "treatment latency x1.5 (p95 228 -> 342 ms)", true, RPS,
+        0.01, 0.01, 100, 150, 0.5, 0, 0, false},
+    {"latency-abs", "treatment p95 2.3 s, 1.25x control (absolute ceiling)",
+        true, RPS, 0.01, 0.01, 800, 1000, 0.5, 0, 0, false},
+    {"low-traffic", "healthy at 1 request/s: too little to decide", false, 1.0,
+        0.01, 0.01, 100, 100, 0.5, 0, 0, false},
 };
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -240,7 +239,7 @@ struct simcfg {
     uint32_t nstages;
     uint32_t runs;
     uint64_t seed;
-    double rps;         /* > 0: overrides every scenario's RPS */
+    double rps; /* > 0: overrides every scenario's RPS */
     bool verbose;
 };
 
@@ -303,8 +302,8 @@ run_one(const struct simcfg *cfg, const struct scenario *sc,
     uint64_t check_ms = cfg->pol.check_interval_ms;
     uint64_t t_ms = 0;
     uint64_t stage_start = 0;
-    uint64_t end_ms = (uint64_t) cfg->nstages * cfg->pol.max_stage_ms +
-                      check_ms;
+    uint64_t end_ms =
+        (uint64_t) cfg->nstages * cfg->pol.max_stage_ms + check_ms;
     double rps = cfg->rps > 0 && sc->rps >= RPS ? cfg->rps : sc->rps;
 
     rp_stage_acc_init(&acc);
@@ -385,8 +384,8 @@ name_hash(const char *s)
 }
 
 static int
-run_scenario(const struct simcfg *cfg, const struct scenario *sc,
-    struct summary *sum)
+run_scenario(
+    const struct simcfg *cfg, const struct scenario *sc, struct summary *sum)
 {
     static struct windowgen g;
     double *t_rb = calloc(cfg->runs, sizeof(double));
@@ -524,8 +523,9 @@ run_short(struct simcfg *cfg)
     }
     print_row(cfg, sc, &s);
     if (s.rollback > 5 || s.complete < 90) {
-        fprintf(stderr, "FAIL healthy: %u/%u rolled back (max 5), %u "
-                        "completed (min 90)\n",
+        fprintf(stderr,
+            "FAIL healthy: %u/%u rolled back (max 5), %u "
+            "completed (min 90)\n",
             s.rollback, s.runs, s.complete);
         bad = 1;
     }
@@ -547,8 +547,9 @@ run_short(struct simcfg *cfg)
     }
     print_row(cfg, sc, &s);
     if (s.rollback < 90 || s.reached50 > 10) {
-        fprintf(stderr, "FAIL err-x3: %u/%u rolled back (min 90), %u "
-                        "reached 50%% (max 10)\n",
+        fprintf(stderr,
+            "FAIL err-x3: %u/%u rolled back (min 90), %u "
+            "reached 50%% (max 10)\n",
             s.rollback, s.runs, s.reached50);
         bad = 1;
     }
@@ -571,9 +572,10 @@ run_short(struct simcfg *cfg)
     }
     print_row(cfg, sc, &s);
     if (s.advanced != 0 || s.rollback != 0 || s.hold != s.runs) {
-        fprintf(stderr, "FAIL low-traffic: %u advanced, %u rolled back, "
-                        "%u held of %u (want all held in the first "
-                        "stage)\n",
+        fprintf(stderr,
+            "FAIL low-traffic: %u advanced, %u rolled back, "
+            "%u held of %u (want all held in the first "
+            "stage)\n",
             s.advanced, s.rollback, s.hold, s.runs);
         bad = 1;
     }
@@ -639,8 +641,8 @@ int
 main(int argc, char **argv)
 {
     struct simcfg cfg;
-    struct scenario custom = { "custom", "from the command line", false,
-        RPS, 0.01, 0.01, 100, 100, 0.5, 0, 0, false };
+    struct scenario custom = {"custom", "from the command line", false, RPS,
+        0.01, 0.01, 100, 100, 0.5, 0, 0, false};
     const char *only = NULL;
     bool short_form = false;
 

@@ -66,8 +66,8 @@ rng_binom(uint64_t *s, uint64_t n, double p)
 
 /* n lognormal latencies (median in ms) into h. */
 static void
-hist_lognormal(uint64_t *s, struct rp_hist *h, uint64_t n, double median_ms,
-    double sigma)
+hist_lognormal(
+    uint64_t *s, struct rp_hist *h, uint64_t n, double median_ms, double sigma)
 {
     rp_hist_init(h);
     for (uint64_t i = 0; i < n; i++) {
@@ -91,8 +91,8 @@ setup(void **state)
 
 /* One window without latency. */
 static void
-feed(struct rp_stage_acc *a, uint64_t nt, uint64_t et, uint64_t nc,
-    uint64_t ec, struct rp_check *c)
+feed(struct rp_stage_acc *a, uint64_t nt, uint64_t et, uint64_t nc, uint64_t ec,
+    struct rp_check *c)
 {
     struct rp_window w;
 
@@ -120,8 +120,8 @@ test_names(void **state)
 {
     (void) state;
     assert_string_equal(rp_verdict_name(RP_VERDICT_NO_DATA), "no_data");
-    assert_string_equal(rp_verdict_name(RP_VERDICT_INCONCLUSIVE),
-        "inconclusive");
+    assert_string_equal(
+        rp_verdict_name(RP_VERDICT_INCONCLUSIVE), "inconclusive");
     assert_string_equal(rp_verdict_name(RP_VERDICT_PASS), "pass");
     assert_string_equal(rp_verdict_name(RP_VERDICT_FAIL), "fail");
     assert_string_equal(rp_verdict_name(RP_VERDICT_CRITICAL), "critical");
@@ -361,8 +361,7 @@ test_burst_is_not_a_regression(void **state)
     /* Same estimate, wider bounds. */
     assert_true(fabs(cb.metrics[M_ERR_REL].value -
                      cs.metrics[M_ERR_REL].value) < 1e-12);
-    assert_true(cb.metrics[M_ERR_REL].lower <
-                cb.metrics[M_ERR_REL].limit);
+    assert_true(cb.metrics[M_ERR_REL].lower < cb.metrics[M_ERR_REL].limit);
     assert_true(cs.metrics[M_ERR_REL].lower > cs.metrics[M_ERR_REL].limit);
 }
 
@@ -371,8 +370,8 @@ test_burst_is_not_a_regression(void **state)
 /* Runs of nwin windows, looked at after every window: how many runs
  * ever show verdict v. */
 static int
-runs_ever(uint64_t seed, int runs, int nwin, double pt, double pc,
-    enum rp_verdict v)
+runs_ever(
+    uint64_t seed, int runs, int nwin, double pt, double pc, enum rp_verdict v)
 {
     int hit = 0;
 
@@ -383,8 +382,8 @@ runs_ever(uint64_t seed, int runs, int nwin, double pt, double pc,
 
         rp_stage_acc_init(&a);
         for (int i = 0; i < nwin; i++) {
-            feed(&a, 200, rng_binom(&s, 200, pt), 2000,
-                rng_binom(&s, 2000, pc), &c);
+            feed(&a, 200, rng_binom(&s, 200, pt), 2000, rng_binom(&s, 2000, pc),
+                &c);
             if (c.verdict == v) {
                 hit++;
                 break;
@@ -454,8 +453,8 @@ test_cs_boundary(void **state)
 /* Ten windows with latency (medians in ms), 1000 vs 5000 requests at
  * 0.1% errors; hists NULL when the median is 0. */
 static void
-feed_latency(struct rp_stage_acc *a, double med_t, double med_c,
-    struct rp_check *c)
+feed_latency(
+    struct rp_stage_acc *a, double med_t, double med_c, struct rp_check *c)
 {
     static struct rp_hist ht;
     static struct rp_hist hc;
@@ -643,21 +642,21 @@ test_action_table(void **state)
         uint32_t stage;
         enum rp_action want;
     } t[] = {
-        { RP_VERDICT_PASS, 0, 0, RP_ACT_NONE },
-        { RP_VERDICT_PASS, bake - 1, 0, RP_ACT_NONE },
-        { RP_VERDICT_PASS, bake, 0, RP_ACT_ADVANCE },
-        { RP_VERDICT_PASS, bake, 2, RP_ACT_ADVANCE },
-        { RP_VERDICT_PASS, bake, 3, RP_ACT_COMPLETE },
-        { RP_VERDICT_PASS, max + 1, 1, RP_ACT_ADVANCE },
-        { RP_VERDICT_INCONCLUSIVE, bake - 1, 0, RP_ACT_NONE },
-        { RP_VERDICT_INCONCLUSIVE, bake, 0, RP_ACT_EXTEND },
-        { RP_VERDICT_INCONCLUSIVE, max, 0, RP_ACT_HOLD },
-        { RP_VERDICT_NO_DATA, 0, 0, RP_ACT_NONE },
-        { RP_VERDICT_NO_DATA, bake, 3, RP_ACT_EXTEND },
-        { RP_VERDICT_NO_DATA, max, 3, RP_ACT_HOLD },
-        { RP_VERDICT_NO_DATA, -5, 0, RP_ACT_NONE },
-        { RP_VERDICT_CRITICAL, 0, 0, RP_ACT_ROLLBACK },
-        { RP_VERDICT_CRITICAL, max, 3, RP_ACT_ROLLBACK },
+        {RP_VERDICT_PASS, 0, 0, RP_ACT_NONE},
+        {RP_VERDICT_PASS, bake - 1, 0, RP_ACT_NONE},
+        {RP_VERDICT_PASS, bake, 0, RP_ACT_ADVANCE},
+        {RP_VERDICT_PASS, bake, 2, RP_ACT_ADVANCE},
+        {RP_VERDICT_PASS, bake, 3, RP_ACT_COMPLETE},
+        {RP_VERDICT_PASS, max + 1, 1, RP_ACT_ADVANCE},
+        {RP_VERDICT_INCONCLUSIVE, bake - 1, 0, RP_ACT_NONE},
+        {RP_VERDICT_INCONCLUSIVE, bake, 0, RP_ACT_EXTEND},
+        {RP_VERDICT_INCONCLUSIVE, max, 0, RP_ACT_HOLD},
+        {RP_VERDICT_NO_DATA, 0, 0, RP_ACT_NONE},
+        {RP_VERDICT_NO_DATA, bake, 3, RP_ACT_EXTEND},
+        {RP_VERDICT_NO_DATA, max, 3, RP_ACT_HOLD},
+        {RP_VERDICT_NO_DATA, -5, 0, RP_ACT_NONE},
+        {RP_VERDICT_CRITICAL, 0, 0, RP_ACT_ROLLBACK},
+        {RP_VERDICT_CRITICAL, max, 3, RP_ACT_ROLLBACK},
     };
 
     (void) state;
@@ -666,40 +665,35 @@ test_action_table(void **state)
         rp_stage_acc_init(&a);
         c.verdict = t[i].v;
         assert_int_equal(
-            rp_decide_action(&pol, &a, &c, t[i].age, t[i].stage, 4),
-            t[i].want);
+            rp_decide_action(&pol, &a, &c, t[i].age, t[i].stage, 4), t[i].want);
         assert_int_equal(a.fails, 0);
     }
 
     /* FAIL: failure_limit (2) consecutive, anything else resets. */
     rp_stage_acc_init(&a);
     c.verdict = RP_VERDICT_FAIL;
-    assert_int_equal(rp_decide_action(&pol, &a, &c, bake, 0, 4),
-        RP_ACT_NONE);
+    assert_int_equal(rp_decide_action(&pol, &a, &c, bake, 0, 4), RP_ACT_NONE);
     assert_int_equal(a.fails, 1);
     c.verdict = RP_VERDICT_INCONCLUSIVE;
-    assert_int_equal(rp_decide_action(&pol, &a, &c, bake, 0, 4),
-        RP_ACT_EXTEND);
+    assert_int_equal(rp_decide_action(&pol, &a, &c, bake, 0, 4), RP_ACT_EXTEND);
     assert_int_equal(a.fails, 0);
     c.verdict = RP_VERDICT_FAIL;
     assert_int_equal(rp_decide_action(&pol, &a, &c, max, 0, 4),
         RP_ACT_NONE); /* a first failure waits for its confirmation */
-    assert_int_equal(rp_decide_action(&pol, &a, &c, max, 0, 4),
-        RP_ACT_ROLLBACK);
+    assert_int_equal(
+        rp_decide_action(&pol, &a, &c, max, 0, 4), RP_ACT_ROLLBACK);
     assert_int_equal(a.fails, 2);
     /* failure_limit 1 (and 0, read as 1): the first FAIL rolls back. */
     pol.failure_limit = 1;
     rp_stage_acc_init(&a);
-    assert_int_equal(rp_decide_action(&pol, &a, &c, 0, 0, 4),
-        RP_ACT_ROLLBACK);
+    assert_int_equal(rp_decide_action(&pol, &a, &c, 0, 0, 4), RP_ACT_ROLLBACK);
     pol.failure_limit = 0;
     rp_stage_acc_init(&a);
-    assert_int_equal(rp_decide_action(&pol, &a, &c, 0, 0, 4),
-        RP_ACT_ROLLBACK);
+    assert_int_equal(rp_decide_action(&pol, &a, &c, 0, 0, 4), RP_ACT_ROLLBACK);
     /* One stage only: its PASS completes. */
     c.verdict = RP_VERDICT_PASS;
-    assert_int_equal(rp_decide_action(&pol, &a, &c, bake, 0, 1),
-        RP_ACT_COMPLETE);
+    assert_int_equal(
+        rp_decide_action(&pol, &a, &c, bake, 0, 1), RP_ACT_COMPLETE);
 }
 
 static void
@@ -717,8 +711,8 @@ test_time_alone_never_advances(void **state)
         age += 10000;
         feed(&a, 0, 0, 1000, 10, &c);
         act = rp_decide_action(&pol, &a, &c, age, 0, 4);
-        assert_true(act == RP_ACT_NONE || act == RP_ACT_EXTEND ||
-                    act == RP_ACT_HOLD);
+        assert_true(
+            act == RP_ACT_NONE || act == RP_ACT_EXTEND || act == RP_ACT_HOLD);
         assert_true(act != RP_ACT_EXTEND || age >= 600000);
     }
     assert_int_equal(age, 3600000);
@@ -830,19 +824,15 @@ test_codec_refuses(void **state)
     assert_int_equal(rp_stage_acc_decode(p, b.len + 1, &d), RAMP_EPROTO);
     /* Garbage and hostile headers. */
     {
-        const uint8_t g1[] = { 0xc1 };
-        const uint8_t g2[] = { 0xdd, 0xff, 0xff, 0xff, 0xff };
-        const uint8_t g3[] = { 0x93, 0x01, 0x02, 0x03 };
-        const uint8_t g4[] = { 0xa3, 'a', 'b', 'c' };
+        const uint8_t g1[] = {0xc1};
+        const uint8_t g2[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+        const uint8_t g3[] = {0x93, 0x01, 0x02, 0x03};
+        const uint8_t g4[] = {0xa3, 'a', 'b', 'c'};
 
-        assert_int_equal(rp_stage_acc_decode(g1, sizeof(g1), &d),
-            RAMP_EPROTO);
-        assert_int_equal(rp_stage_acc_decode(g2, sizeof(g2), &d),
-            RAMP_EPROTO);
-        assert_int_equal(rp_stage_acc_decode(g3, sizeof(g3), &d),
-            RAMP_EPROTO);
-        assert_int_equal(rp_stage_acc_decode(g4, sizeof(g4), &d),
-            RAMP_EPROTO);
+        assert_int_equal(rp_stage_acc_decode(g1, sizeof(g1), &d), RAMP_EPROTO);
+        assert_int_equal(rp_stage_acc_decode(g2, sizeof(g2), &d), RAMP_EPROTO);
+        assert_int_equal(rp_stage_acc_decode(g3, sizeof(g3), &d), RAMP_EPROTO);
+        assert_int_equal(rp_stage_acc_decode(g4, sizeof(g4), &d), RAMP_EPROTO);
     }
     /* Flip each byte: must be refused or decode to something valid,
      * never crash (the sanitizer build checks the reads). */
@@ -865,8 +855,8 @@ test_codec_refuses(void **state)
     /* Over the cap. */
     p = calloc(1, RP_STAGE_ACC_ENC_MAX + 1);
     assert_non_null(p);
-    assert_int_equal(rp_stage_acc_decode(p, RP_STAGE_ACC_ENC_MAX + 1, &d),
-        RAMP_ETOOBIG);
+    assert_int_equal(
+        rp_stage_acc_decode(p, RP_STAGE_ACC_ENC_MAX + 1, &d), RAMP_ETOOBIG);
     free(p);
 }
 
@@ -939,12 +929,11 @@ test_codec_shape(void **state)
     assert_int_equal(decode_built(11, 1, 17, 10, 1, 0, 3, 1), RAMP_EPROTO);
     assert_int_equal(decode_built(11, 1, 19, 10, 1, 0, 3, 1), RAMP_EPROTO);
     assert_int_equal(decode_built(11, 1, 18, 10, 11, 0, 3, 1), RAMP_EPROTO);
-    assert_int_equal(decode_built(11, 1, 18, 10, 1, -1.0, 3, 1),
-        RAMP_EPROTO);
+    assert_int_equal(decode_built(11, 1, 18, 10, 1, -1.0, 3, 1), RAMP_EPROTO);
     assert_int_equal(decode_built(11, 1, 18, 10, 1, NAN, 3, 1), RAMP_EPROTO);
     assert_int_equal(decode_built(11, 1, 18, 10, 1, 0, 3, 4), RAMP_EPROTO);
-    assert_int_equal(decode_built(11, 1, 18, 10, 1, 0, 1ULL << 32, 0),
-        RAMP_EPROTO);
+    assert_int_equal(
+        decode_built(11, 1, 18, 10, 1, 0, 1ULL << 32, 0), RAMP_EPROTO);
 }
 
 int
