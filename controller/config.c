@@ -71,6 +71,33 @@ const struct rp_cfg_def ctl_cfg_defs[] = {
         "enrolls itself (logged as a warning at start)"},
     {"check-tick", RP_CFG_DURATION, "1s", 50, 60000, false,
         "how often the rollout engine looks for checks that are due"},
+    {"webhook-url", RP_CFG_STR, "none", 0, 0, false,
+        "http(s) URL that receives every rollout event (webhook "
+        "\"controller\"); none: no such webhook"},
+    {"webhook-secret-file", RP_CFG_STR, "none", 0, 0, false,
+        "file holding the HMAC-SHA256 key that signs webhook-url's "
+        "deliveries; none: unsigned"},
+    {"webhook-events", RP_CFG_STR, "*", 0, 0, false,
+        "events sent to webhook-url: *, rollout.*, or names separated by "
+        "commas"},
+    {"webhook-format", RP_CFG_STR, "json", 0, 0, false,
+        "json (the documented schema) or slack ({\"text\": ...})"},
+    {"webhook-timeout", RP_CFG_DURATION, "5s", 100, 300000, false,
+        "time allowed to one webhook or gate request"},
+    {"webhook-backoff-min", RP_CFG_DURATION, "1s", 10, 3600000, false,
+        "delay before the first retry of a failed delivery (doubles)"},
+    {"webhook-backoff-max", RP_CFG_DURATION, "5m", 10, 86400000, false,
+        "longest delay between two attempts of a delivery"},
+    {"webhook-max-attempts", RP_CFG_INT, "12", 1, 1000, false,
+        "attempts before a delivery is marked failed"},
+    {"webhook-queue-max", RP_CFG_INT, "10000", 16, 10000000, false,
+        "deliveries kept (pending and finished); when full of pending "
+        "ones the oldest is dropped"},
+    {"prometheus-url", RP_CFG_STR, "none", 0, 0, false,
+        "base URL of the Prometheus server that analysis checks query; "
+        "none: checks report no data"},
+    {"prometheus-timeout", RP_CFG_DURATION, "5s", 100, 300000, false,
+        "time allowed to one Prometheus query"},
 };
 const size_t ctl_cfg_ndefs = sizeof(ctl_cfg_defs) / sizeof(ctl_cfg_defs[0]);
 

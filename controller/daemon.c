@@ -24,11 +24,13 @@
 #include "codec.h"
 #include "config.h"
 #include "metrics.h"
+#include "prom.h"
 #include "envelope.h"
 #include "log.h"
 #include "pub.h"
 #include "resync.h"
 #include "store.h"
+#include "webhook.h"
 
 /* A health report envelope: the HEALTH payload cap plus the envelope's
  * own fields (protocol.md §9). */
@@ -56,6 +58,42 @@ health_open(const char *url, nng_socket *out)
     }
     RAMP_LOG(RP_LOG_INFO, "RAMP-HEALTH-LISTEN", "url=%s", url);
     return RAMP_OK;
+}
+
+/* Webhooks and Prometheus analysis (docs/integrations.md): their queue
+ * is DATA/webhooks, an LMDB environment apart from the store's. */
+static ramp_err
+daemon_events_open(struct rp_cfg *cfg, struct ctl_events **ev,
+    struct ctl_prom **prom)
+{
+    char dir[RP_CFG_VAL_MAX + 16];
+    struct ctl_events_opts eo = {.dir = dir,
+        .queue_max = (size_t) rp_cfg_int(cfg, "webhook-queue-max"),
+        .timeout_ms = rp_cfg_int(cfg, "webhook-timeout"),
+        .backoff_min_ms = rp_cfg_int(cfg, "webhook-backoff-min"),
+        .backoff_max_ms = rp_cfg_int(cfg, "webhook-backoff-max"),
+        .max_attempts = (uint32_t) rp_cfg_int(cfg, "webhook-max-attempts"),
+        .url = rp_cfg_str(cfg, "webhook-url"),
+        .secret_file = rp_cfg_str(cfg, "webhook-secret-file"),
+        .events = rp_cfg_str(cfg, "webhook-events"),
+        .format = rp_cfg_str(cfg, "webhook-format")};
+    struct ctl_prom_opts po = {rp_cfg_str(cfg, "prometheus-url"),
+        rp_cfg_int(cfg, "prometheus-timeout"), NULL};
+    ramp_err rv;
+
+    snprintf(dir, sizeof(dir), "%s/webhooks", rp_cfg_str(cfg, "data-dir"));
+    rv = ctl_events_open(&eo, ev);
+    if (rv != RAMP_OK) {
+        RAMP_LOG(RP_LOG_ERR, "RAMP-CTL-WEBHOOK-FAIL", "path=%s err=%s", dir,
+            ramp_errname(rv));
+        return rv;
+    }
+    po.ev = *ev;
+    rv = ctl_prom_open(&po, prom);
+    if (rv != RAMP_OK) {
+        RAMP_LOG(RP_LOG_ERR, "RAMP-CTL-PROM-FAIL", "err=%s", ramp_errname(rv));
+    }
+    return rv;
 }
 
 /* SIGHUP: re-read every source; apply log-level, name what needs a
@@ -106,6 +144,9 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
     struct ctl_pub *pub = NULL;
     struct ctl_resync *rs = NULL;
     struct ctl_api *api = NULL;
+    struct ctl_events *events = NULL; /* webhooks (webhook.h) */
+    struct ctl_prom *prom = NULL;     /* Prometheus checks (prom.h) */
+    struct ctl_webhook_api wapi;
     /* Route tables of the modules that serve HTTP through the API
      * (api_ext.h): each module's open adds its table here. */
     struct ctl_api_ext ext[CTL_API_EXT_MAX];
@@ -148,6 +189,14 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
             ramp_errname(rv));
         goto out;
     }
+    rv = daemon_events_open(cfg, &events, &prom);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    wapi = (struct ctl_webhook_api){events, prom};
+    ctl_webhook_api_ext(&wapi, &ext[next++]);
+    (void) ctl_metrics_add_hook(&msrc, ctl_webhook_metrics, events, "webhook");
+    (void) ctl_metrics_add_hook(&msrc, ctl_prom_metrics, prom, "prometheus");
     /* Before the listeners: tls+tcp:// and HTTPS take this config. */
     if (ctl_tls_wanted(cfg)) {
         rv = ctl_tls_set(rp_cfg_str(cfg, "tls-cert"),
@@ -239,6 +288,9 @@ out:
         nng_close(health);
     }
     ctl_pub_close(pub);
+    /* After every module that emits events or asks Prometheus. */
+    ctl_prom_close(prom);
+    ctl_events_close(events);
     ctl_store_close(st);
     (void) ctl_tls_set(NULL, NULL);
     sodium_memzero(&kp, sizeof(kp));
