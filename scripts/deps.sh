@@ -6,7 +6,8 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config
       libnng-dev libmsgpack-dev liblmdb-dev lmdb-utils libsodium-dev
-      libjansson-dev libcmocka-dev libcurl4-openssl-dev curl openssl iproute2 "$@")
+      libjansson-dev libcmocka-dev libcurl4-openssl-dev curl openssl iproute2
+      prometheus jq nodejs "$@") # promtool, tests/integration/ofrep*.sh
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -21,6 +21,7 @@
 #
 # Usage: ofrep.sh CONTROLLER AGENT CLI EVALTOOL TESTPUB
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/ofrep_flags.sh"
 it_init "$@"
 command -v jq >/dev/null || it_fail "jq is needed (scripts/deps.sh)"
 command -v promtool >/dev/null ||
@@ -85,37 +86,7 @@ raw() {
 
 # ------------------------------------------------------------------ flags
 it_step "flags of every type"
-cat >"$WORK/flags.json" <<'EOF'
-{"key": "of-bool", "type": "bool", "enabled": true,
- "rules": [{"clauses": [{"attribute": "country", "op": "eq",
-                         "values": ["NL"]}], "variant": "on"}]}
-{"key": "of-string", "type": "string", "enabled": true,
- "variants": {"a": "alpha", "b": "beta"}, "default_variant": "a",
- "rules": [{"clauses": [{"attribute": "plan", "op": "eq",
-                         "values": ["pro"]}], "variant": "b"}]}
-{"key": "of-int", "type": "number", "enabled": true,
- "variants": {"small": 3, "big": 42}, "default_variant": "big"}
-{"key": "of-float", "type": "number", "enabled": true,
- "variants": {"half": 0.5, "one": 1}, "default_variant": "half"}
-{"key": "of-object", "type": "json", "enabled": true,
- "variants": {"blue": {"color": "blue", "n": 2, "tags": ["x"]}},
- "default_variant": "blue"}
-{"key": "of-split", "type": "bool", "enabled": true,
- "rules": [{"clauses": [], "split": [{"variant": "on", "weight": 5000},
-                                     {"variant": "off", "weight": 5000}]}]}
-{"key": "of-off", "type": "bool", "enabled": false}
-EOF
-i=0
-while IFS= read -r line; do
-    case $line in
-    '{"key"'*) i=$((i + 1)); printf '%s\n' "$line" >"$WORK/f$i.json" ;;
-    *) printf '%s\n' "$line" >>"$WORK/f$i.json" ;;
-    esac
-done <"$WORK/flags.json"
-for f in $(seq 1 "$i"); do
-    it_cli flag create --file "$WORK/f$f.json" --json >/dev/null ||
-        it_fail "flag create $(head -c 40 "$WORK/f$f.json")"
-done
+ofrep_create_flags
 it_wait_flag 1 of-off 1
 it_wait_flag 2 of-off 1
 SEQ=$(it_healthz_seq)
@@ -189,7 +160,7 @@ ST=$(curl -sS --max-time 10 -o "$WORK/body" -D "$WORK/hdr" -w '%{http_code}' \
     -X POST -H 'Content-Type: application/json' \
     --data-binary @"$WORK/huge.json" "$A1$OF/of-bool") || true
 B=$(cat "$WORK/body")
-expect "huge body" 413 '.errorCode' '"GENERAL"'
+expect "huge body" 413 '[.key,.errorCode]' '["of-bool","GENERAL"]'
 it_assert_eq "413 closes" close "$(hdr Connection)"
 ST=$(curl -sS --max-time 10 -o "$WORK/body" -D "$WORK/hdr" -w '%{http_code}' \
     -X POST -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' \
