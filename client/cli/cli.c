@@ -16,6 +16,7 @@ static const struct cli_cmd *const cli_tables[] = {
     cli_flag_cmds,
     cli_admin_cmds,
     cli_eval_cmds,
+    cli_webhook_cmds,
 };
 
 #define CLI_NTABLES (sizeof(cli_tables) / sizeof(cli_tables[0]))

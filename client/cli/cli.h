@@ -190,6 +190,7 @@ struct cli_cmd {
 extern const struct cli_cmd cli_flag_cmds[];  /* cmd_flag.c */
 extern const struct cli_cmd cli_admin_cmds[]; /* cmd_admin.c */
 extern const struct cli_cmd cli_eval_cmds[];  /* cmd_eval.c */
+extern const struct cli_cmd cli_webhook_cmds[]; /* cmd_webhook.c */
 
 /* Help of one command, with the exit code table. */
 void cli_usage(FILE *f, const struct cli_cmd *cmd);
