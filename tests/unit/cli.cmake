@@ -13,3 +13,11 @@ add_dependencies(test_cli_api ramp-cli)
 # `ramp eval` through libramp's direct mode on a real agent cache.
 ramp_unit_test(test_cli_eval)
 target_link_libraries(test_cli_eval PRIVATE ramp_cli ramp_agt)
+
+# ramp-traffic's command line, on the built binary.
+if(TARGET ramp-traffic)
+    ramp_unit_test(test_traffic)
+    target_compile_definitions(test_traffic PRIVATE
+        RAMP_TRAFFIC_BIN="$<TARGET_FILE:ramp-traffic>")
+    add_dependencies(test_traffic ramp-traffic)
+endif()
