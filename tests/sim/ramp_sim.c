@@ -451,11 +451,12 @@ static void
 print_header(const struct simcfg *cfg)
 {
     printf("ramp_sim: runs=%u seed=%llu bake=%llus check=%llus "
-           "max-stage=%llus stages=",
+           "max-stage=%llus crit=%g/%u stages=",
         cfg->runs, (unsigned long long) cfg->seed,
         (unsigned long long) (cfg->pol.bake_ms / 1000),
         (unsigned long long) (cfg->pol.check_interval_ms / 1000),
-        (unsigned long long) (cfg->pol.max_stage_ms / 1000));
+        (unsigned long long) (cfg->pol.max_stage_ms / 1000),
+        cfg->pol.crit_err, cfg->pol.crit_min);
     for (uint32_t i = 0; i < cfg->nstages; i++) {
         printf("%s%.0f%%", i ? "," : "", cfg->stages_bp[i] / 100.0);
     }
@@ -590,6 +591,7 @@ usage(FILE *f)
         "usage: ramp_sim [--short] [--runs M] [--seed S] [--scenario NAME]\n"
         "                [--rps R] [--bake-s S] [--check-s S] "
         "[--max-stage-s S]\n"
+        "                [--crit-err P] [--crit-min N]\n"
         "                [--stages 5,25,50,100] [--verbose] [--list]\n"
         "       ramp_sim --scenario custom --err-c P --err-t P --lat-c MS "
         "--lat-t MS\n"
@@ -710,6 +712,12 @@ main(int argc, char **argv)
         } else if (strcmp(a, "--max-stage-s") == 0) {
             ok = d >= 1;
             cfg.pol.max_stage_ms = (uint64_t) (d * 1000.0);
+        } else if (strcmp(a, "--crit-min") == 0) {
+            ok = d <= 1e9;
+            cfg.pol.crit_min = (uint32_t) d;
+        } else if (strcmp(a, "--crit-err") == 0) {
+            ok = d <= 1;
+            cfg.pol.crit_err = d;
         } else if (strcmp(a, "--err-c") == 0) {
             ok = d <= 1;
             custom.err_c = d;
