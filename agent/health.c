@@ -742,15 +742,24 @@ agt_reporter_start(const struct agt_reporter_opts *o, struct agt_health *h,
         return RAMP_ENOMEM;
     }
     if (o->outcome_url != NULL && strcmp(o->outcome_url, "none") != 0) {
+        /* Not fatal: serving flags matters more than counting outcomes
+         * (another agent on the host may hold the default socket). The
+         * error is logged; reports still carry served evaluations. */
         rv = outcome_listen(r, o->outcome_url, o->socket_mode);
         if (rv != RAMP_OK) {
-            goto fail;
-        }
-        if (pthread_create(&r->recv_thr, NULL, recv_main, r) != 0) {
+            RAMP_LOG(RP_LOG_ERR, "RAMP-AGENT-OUTCOME-LISTEN-FAIL",
+                "url=%s err=%s msg=\"running without outcomes\"",
+                o->outcome_url, ramp_errname(rv));
+            if (r->pull_open) {
+                nng_close(r->pull);
+                r->pull_open = false;
+            }
+        } else if (pthread_create(&r->recv_thr, NULL, recv_main, r) != 0) {
             rv = RAMP_ESYSTEM;
             goto fail;
+        } else {
+            r->recv_started = true;
         }
-        r->recv_started = true;
     }
     if (strcmp(o->health_url, "none") != 0) {
         rv = health_dial(r, o->health_url);

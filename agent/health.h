@@ -120,8 +120,10 @@ struct agt_reporter_opts {
 };
 struct agt_reporter;
 
-/* RAMP_EINVAL, RAMP_EEXIST (outcome address in use), RAMP_EPERM,
- * RAMP_EIO, RAMP_ESYSTEM, RAMP_ENOMEM. h is borrowed and must outlive
+/* RAMP_EINVAL, RAMP_ESYSTEM, RAMP_ENOMEM (a bad health_url:
+ * RAMP_EINVAL). An outcome socket that cannot listen (address in use,
+ * permissions) is logged (RAMP-AGENT-OUTCOME-LISTEN-FAIL) and not fatal:
+ * the agent serves on without outcomes. h is borrowed and must outlive
  * the reporter. */
 ramp_err agt_reporter_start(const struct agt_reporter_opts *o,
     struct agt_health *h, struct agt_reporter **out);

@@ -347,6 +347,9 @@ it_start_agent() {
         --sub-url "$PUB_URL" --resync-url "$RESYNC_URL" \
         --query-url "ipc://$WORK/a$n.sock" --host-id "it-host-$n" \
         --resync-timeout 1s --stale-after 2s --http-addr none \
+        --outcome-url "ipc://$WORK/a$n.out.sock" \
+        --health-url "${P_HEALTH:+tcp://127.0.0.1:}${P_HEALTH:-none}" \
+        --report-interval 200ms \
         "$@" 2>>"$log" &
     pid=$!
     it_track "$pid"

@@ -174,7 +174,7 @@ test_address_in_use(void **state)
 {
     struct fx *fx = fx_new();
     struct agt_serve *other = NULL;
-    struct agt_serve_opts o = {fx->url, 0600, 4, "h2"};
+    struct agt_serve_opts o = {fx->url, 0600, 4, "h2", NULL, NULL};
 
     (void) state;
     assert_int_equal(

@@ -221,7 +221,7 @@ test_new_boot_and_backwards(void **state)
     struct fx *fx = *state;
     struct ent a[] = {{"f", "on", 1, 10, 10, 0}};
     struct ent b[] = {{"f", "on", 1, 4, 3, 1}};
-    struct ent back[] = {{"f", "on", 1, 12, 9, 1}}; /* successes went down */
+    struct ent back[] = {{"f", "on", 1, 12, 2, 1}}; /* successes went down */
     struct ent after[] = {{"f", "on", 1, 15, 12, 1}};
     uint8_t boot2[16], boot3[16];
     struct ctl_health_stats st;
@@ -242,7 +242,7 @@ test_new_boot_and_backwards(void **state)
     drain(fx, "f", 0, 0, 0, 0);
     assert_int_equal(
         send_report(fx, &fx->a, "web-01", boot2, 7, after, 1, NULL), RAMP_OK);
-    drain(fx, "f", 3, 0, 0, 0);
+    drain(fx, "f", 10, 0, 0, 0); /* from the new baseline */
     /* a third boot replaces the least recently seen one */
     assert_int_equal(
         send_report(fx, &fx->a, "web-01", boot3, 1, a, 1, NULL), RAMP_OK);
@@ -299,7 +299,9 @@ test_refusals(void **state)
     assert_int_equal(why, CTL_HREJ_AGENT_MISMATCH);
     /* tampered payload: the signature no longer verifies */
     seal_report(&b, &fx->a, "web-01", fx->boot, 1, a, 1);
-    b.data[b.len - 70] ^= 0x01; /* inside the payload, before key id+sig */
+    /* the tail is key id (2 + 8 bytes) and sig (2 + 64): 80 bytes from
+     * the end is inside the payload */
+    b.data[b.len - 80] ^= 0x01;
     assert_int_equal(ctl_health_ingest(fx->h, b.data, b.len, NOW, &why),
         RAMP_ESIG);
     assert_int_equal(why, CTL_HREJ_SIGNATURE);
