@@ -5,6 +5,7 @@
  *
  *   ramp-agent [run] [--config FILE] [--setting VALUE ...]
  *   ramp-agent status [--config FILE] [--state-dir DIR ...]
+ *   ramp-agent pubkey [--config FILE] [--key-file PATH ...]
  *   ramp-agent --help | --version
  *
  * Exit codes: 0 clean shutdown (SIGTERM/SIGINT) or status printed;
@@ -24,11 +25,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "alloc.h"
 #include "buf.h"
 #include "cache.h"
 #include "config.h"
 #include "envelope.h"
+#include "health.h"
 #include "http.h"
 #include "log.h"
 #include "serve.h"
@@ -52,6 +56,8 @@ struct agent {
     struct agt_serve *serve;
     struct agt_http *http; /* NULL when http-addr is "none" */
     struct agt_sub *sub;
+    struct agt_health *health;     /* outcomes and reports (health.h) */
+    struct agt_reporter *reporter;
     struct agt_stats stats;
     int argc;   /* options, kept for SIGHUP reloads */
     char **argv;
@@ -63,12 +69,15 @@ usage(FILE *f)
     fprintf(f,
         "usage: ramp-agent [run] [--config FILE] [--SETTING VALUE ...]\n"
         "       ramp-agent status [--config FILE] [--state-dir DIR]\n"
+        "       ramp-agent pubkey [--config FILE] [--key-file PATH]\n"
         "       ramp-agent --help | --version\n"
         "\n"
         "run     serve the local cache on the query socket and follow the\n"
         "        controller's updates (the default)\n"
         "status  print the cache's seq, flag count, host id and pinned\n"
         "        key ids, read-only (the agent may be running)\n"
+        "pubkey  print the agent's public key (64 hex digits) for\n"
+        "        `ramp agent enroll`, creating the key file if missing\n"
         "\n"
         "Settings (config file \"name = value\", RAMP_NAME environment\n"
         "variables, or flags; flags win over the environment, which wins\n"
@@ -110,6 +119,21 @@ log_summary(struct agent *a, const char *why)
             (const char *) b.data);
     }
     rp_buf_fini(&b);
+    if (a->health != NULL) {
+        struct agt_health_stats hs;
+
+        agt_health_stats(a->health, &hs);
+        RAMP_LOG(RP_LOG_NOTICE, "RAMP-AGENT-HEALTH-STATS",
+            "why=%s outcomes=%llu evaluations=%llu dropped_full=%llu "
+            "dropped_invalid=%llu reports_sent=%llu reports_failed=%llu "
+            "entries=%u",
+            why, (unsigned long long) hs.outcomes,
+            (unsigned long long) hs.evaluations,
+            (unsigned long long) hs.dropped_full,
+            (unsigned long long) hs.dropped_invalid,
+            (unsigned long long) hs.reports_sent,
+            (unsigned long long) hs.reports_failed, hs.entries);
+    }
 }
 
 /*
@@ -316,11 +340,68 @@ start_http(struct agent *a)
     ho.host = a->cfg.host_id;
     ho.state_dir = a->cfg.state_dir;
     ho.map_size = a->cfg.map_size;
-    rv = agt_http_start(&ho, a->views, &a->stats, NULL, &a->http);
+    rv = agt_http_start(&ho, a->views, &a->stats, a->health, &a->http);
     if (rv != RAMP_OK) {
         RAMP_LOG(RP_LOG_ERR, "RAMP-AGENT-HTTP-START", "addr=%s err=%s",
             a->cfg.http_addr, ramp_errname(rv));
     }
+    return rv;
+}
+
+/* The agent's signing key, created 0600 on first start (health.h). */
+static ramp_err
+load_agent_key(const char *path, struct rp_keypair *kp)
+{
+    bool created = false;
+    char id[17];
+    ramp_err rv;
+
+    rv = agt_health_key(path, true, kp, &created);
+    if (rv != RAMP_OK) {
+        RAMP_LOG(RP_LOG_ERR, "RAMP-AGENT-KEY", "path=%s err=%s", path,
+            ramp_errname(rv));
+        return rv;
+    }
+    rp_key_id_hex(kp->id, id);
+    RAMP_LOG(created ? RP_LOG_NOTICE : RP_LOG_INFO,
+        created ? "RAMP-AGENT-KEY-CREATED" : "RAMP-AGENT-KEY",
+        "path=%s key_id=%s", path, id);
+    return RAMP_OK;
+}
+
+/* Outcomes and health reports (health.h); the outcome URL is written to
+ * the cache's meta so libramp's direct mode finds the socket. */
+static ramp_err
+start_health(struct agent *a)
+{
+    struct agt_reporter_opts ro;
+    struct rp_keypair kp;
+    ramp_err rv;
+
+    rv = load_agent_key(a->cfg.key_file, &kp);
+    if (rv != RAMP_OK) {
+        return rv;
+    }
+    rv = agt_health_new(a->cfg.agent_id, a->cfg.host_id, &a->health);
+    if (rv == RAMP_OK &&
+        agt_cache_set_outcome_url(a->cache, a->cfg.outcome_url) != RAMP_OK) {
+        RAMP_LOG(RP_LOG_WARNING, "RAMP-AGENT-OUTCOME-META",
+            "url=%s msg=\"direct-mode clients will not find it\"",
+            a->cfg.outcome_url);
+    }
+    if (rv == RAMP_OK) {
+        ro.outcome_url = a->cfg.outcome_url;
+        ro.socket_mode = a->cfg.socket_mode;
+        ro.health_url = a->cfg.health_url;
+        ro.interval_ms = a->cfg.report_interval_ms;
+        ro.kp = &kp;
+        rv = agt_reporter_start(&ro, a->health, &a->reporter);
+        if (rv != RAMP_OK) {
+            RAMP_LOG(RP_LOG_ERR, "RAMP-AGENT-HEALTH-START", "err=%s",
+                ramp_errname(rv));
+        }
+    }
+    sodium_memzero(&kp, sizeof(kp));
     return rv;
 }
 
@@ -369,6 +450,10 @@ cmd_run(int argc, char **argv, const sigset_t *set)
     if (rv != RAMP_OK) {
         goto out;
     }
+    rv = start_health(&a);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
     /* The last-known-good state, served before any controller contact.
      * A failure is not fatal: queries get "not found" until the
      * subscriber's retry or a resync's snapshot builds a view. */
@@ -377,6 +462,8 @@ cmd_run(int argc, char **argv, const sigset_t *set)
     so.socket_mode = a.cfg.socket_mode;
     so.workers = a.cfg.query_workers;
     so.host = a.cfg.host_id;
+    so.outcome_url = a.cfg.outcome_url;
+    so.health = a.health;
     rv = agt_serve_start(&so, a.views, &a.stats, &a.serve);
     if (rv != RAMP_OK) {
         RAMP_LOG(RP_LOG_ERR, "RAMP-AGENT-QUERY-START", "url=%s err=%s",
@@ -417,9 +504,11 @@ out:
     agt_sub_stop(a.sub);
     agt_http_stop(a.http);
     agt_serve_stop(a.serve);
+    agt_reporter_stop(a.reporter);
     if (a.cache != NULL) {
         log_summary(&a, code == 0 ? "shutdown" : "failure");
     }
+    agt_health_free(a.health);
     agt_viewref_free(a.views);
     agt_cache_close(a.cache);
     RAMP_LOG(RP_LOG_INFO, "RAMP-AGENT-EXIT", "code=%d", code);
@@ -481,6 +570,32 @@ out:
     return code;
 }
 
+static int
+cmd_pubkey(int argc, char **argv)
+{
+    struct agt_config cfg;
+    struct rp_keypair kp;
+    char hex[2 * RP_PK_LEN + 1];
+    int code;
+
+    code = load_config(argc, argv, &cfg);
+    if (code != 0) {
+        return code;
+    }
+    rp_log_level = cfg.log_level;
+    if (load_agent_key(cfg.key_file, &kp) != RAMP_OK) {
+        fprintf(stderr, "ramp-agent: pubkey: cannot load or create %s\n",
+            cfg.key_file);
+        agt_config_fini(&cfg);
+        return EXIT_RUNTIME;
+    }
+    sodium_bin2hex(hex, sizeof(hex), kp.pk, RP_PK_LEN);
+    sodium_memzero(&kp, sizeof(kp));
+    printf("%s\n", hex);
+    agt_config_fini(&cfg);
+    return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -523,11 +638,14 @@ main(int argc, char **argv)
     if (strcmp(cmd, "status") == 0) {
         return cmd_status(argc - first, argv + first);
     }
+    if (strcmp(cmd, "pubkey") == 0) {
+        return cmd_pubkey(argc - first, argv + first);
+    }
     if (strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;
     }
-    fprintf(stderr, "ramp-agent: unknown command '%s' (run, status, help)\n",
+    fprintf(stderr, "ramp-agent: unknown command '%s' (run, status, pubkey, help)\n",
         cmd);
     return EXIT_USAGE;
 }
