@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include <nng/nng.h>
-#include <nng/protocol/pipeline0/pull.h>
 #include <sodium.h>
 
 #include "alloc.h"
@@ -26,6 +25,7 @@
 #include "metrics.h"
 #include "prom.h"
 #include "envelope.h"
+#include "health.h"
 #include "log.h"
 #include "pub.h"
 #include "resync.h"
@@ -36,28 +36,39 @@
  * own fields (protocol.md §9). */
 #define CTL_HEALTH_RECV_MAX (RP_HEALTH_MAX + 1024)
 
-/* Listen for health reports. Intake is a later issue: for now the
- * socket only holds the port and bounds what a peer can make us buffer. */
-static ramp_err
-health_open(const char *url, nng_socket *out)
+/* SIGUSR1: the health intake's counters, one line. */
+static void
+health_log_stats(struct ctl_health *h)
 {
-    int rc = nng_pull0_open(out);
+    struct ctl_health_stats hs;
+    char rej[512];
+    size_t off = 0;
 
-    if (rc != 0) {
-        return RAMP_EIO;
+    ctl_health_stats(h, &hs);
+    rej[0] = '\0';
+    for (int i = 0; i < CTL_HREJ_COUNT && off < sizeof(rej); i++) {
+        int n = snprintf(rej + off, sizeof(rej) - off, " rejected_%s=%llu",
+            ctl_hrej_name((enum ctl_hrej) i),
+            (unsigned long long) hs.rejected[i]);
+
+        off += n > 0 ? (size_t) n : 0;
     }
-    rc = nng_socket_set_size(*out, NNG_OPT_RECVMAXSZ, CTL_HEALTH_RECV_MAX);
-    if (rc == 0) {
-        rc = nng_listen(*out, url, NULL, 0);
-    }
-    if (rc != 0) {
-        RAMP_LOG(RP_LOG_ERR, "RAMP-HEALTH-LISTEN-FAIL", "url=%s err=\"%s\"",
-            url, nng_strerror(rc));
-        nng_close(*out);
-        return RAMP_EIO;
-    }
-    RAMP_LOG(RP_LOG_INFO, "RAMP-HEALTH-LISTEN", "url=%s", url);
-    return RAMP_OK;
+    RAMP_LOG(RP_LOG_NOTICE, "RAMP-CTL-HEALTH-STATS",
+        "received=%llu accepted=%llu%s enrolled=%llu baselines=%llu "
+        "resets=%llu agents=%u boots=%u tracked=%u flags=%u "
+        "evaluations_none=%llu evaluations_treatment=%llu "
+        "evaluations_control=%llu outcomes_none=%llu "
+        "outcomes_treatment=%llu outcomes_control=%llu",
+        (unsigned long long) hs.received, (unsigned long long) hs.accepted,
+        rej, (unsigned long long) hs.enrolled,
+        (unsigned long long) hs.baselines, (unsigned long long) hs.resets,
+        hs.agents_seen, hs.boots, hs.tracked, hs.flags,
+        (unsigned long long) hs.arm_evaluations[0],
+        (unsigned long long) hs.arm_evaluations[1],
+        (unsigned long long) hs.arm_evaluations[2],
+        (unsigned long long) hs.arm_outcomes[0],
+        (unsigned long long) hs.arm_outcomes[1],
+        (unsigned long long) hs.arm_outcomes[2]);
 }
 
 /* Webhooks and Prometheus analysis (docs/integrations.md): their queue
@@ -152,8 +163,7 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
     struct ctl_api_ext ext[CTL_API_EXT_MAX];
     size_t next = 0;
     struct ctl_metrics_src msrc; /* /metrics, /readyz (metrics.h) */
-    nng_socket health = NNG_SOCKET_INITIALIZER;
-    bool health_open_ok = false;
+    struct ctl_health *health = NULL;
     char url[RP_CFG_VAL_MAX + 16];
     char kid[17];
     sigset_t set;
@@ -170,6 +180,7 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -225,11 +236,20 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
     if (rv != RAMP_OK) {
         goto out;
     }
-    rv = health_open(rp_cfg_str(cfg, "health-url"), &health);
+    {
+        struct ctl_health_opts ho = {st, rp_cfg_str(cfg, "health-url"),
+            rp_cfg_bool(cfg, "open-enrollment"), CTL_HEALTH_RECV_MAX};
+
+        if (ho.open_enrollment) {
+            RAMP_LOG(RP_LOG_WARNING, "RAMP-CTL-OPEN-ENROLLMENT",
+                "msg=\"DEVELOPMENT ONLY: any agent that sends ENROLL is "
+                "enrolled and its health reports accepted\"");
+        }
+        rv = ctl_health_open(&ho, &health);
+    }
     if (rv != RAMP_OK) {
         goto out;
     }
-    health_open_ok = true;
     rv = ctl_http_url(rp_cfg_str(cfg, "http-addr"), url, sizeof(url));
     if (rv == RAMP_OK && ctl_tls_wanted(cfg)) {
         /* "http://" becomes "https://": room is there (url has slack
@@ -273,6 +293,10 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
             daemon_reload(cfg, argc, argv);
             continue;
         }
+        if (sig == SIGUSR1) {
+            health_log_stats(health);
+            continue;
+        }
         RAMP_LOG(RP_LOG_NOTICE, "RAMP-CTL-STOPPING", "signal=%s",
             sig == SIGTERM ? "TERM" : "INT");
         break;
@@ -284,9 +308,7 @@ out:
      * publisher outlives every writer. */
     ctl_api_close(api);
     ctl_resync_close(rs);
-    if (health_open_ok) {
-        nng_close(health);
-    }
+    ctl_health_close(health);
     ctl_pub_close(pub);
     /* After every module that emits events or asks Prometheus. */
     ctl_prom_close(prom);
