@@ -17,6 +17,8 @@ static const struct cli_cmd *const cli_tables[] = {
     cli_admin_cmds,
     cli_eval_cmds,
     cli_webhook_cmds,
+    cli_rollout_cmds,
+    cli_agent_cmds,
 };
 
 #define CLI_NTABLES (sizeof(cli_tables) / sizeof(cli_tables[0]))

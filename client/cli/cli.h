@@ -191,6 +191,37 @@ extern const struct cli_cmd cli_flag_cmds[];  /* cmd_flag.c */
 extern const struct cli_cmd cli_admin_cmds[]; /* cmd_admin.c */
 extern const struct cli_cmd cli_eval_cmds[];  /* cmd_eval.c */
 extern const struct cli_cmd cli_webhook_cmds[]; /* cmd_webhook.c */
+extern const struct cli_cmd cli_rollout_cmds[]; /* cmd_rollout.c */
+extern const struct cli_cmd cli_agent_cmds[];   /* cmd_agent.c */
+
+/* ---- rollouts (cmd_rollout.c; exposed for test_cli_rollout) ---- */
+
+/* `ramp rollout status --wait` exit codes (docs/cli.md). */
+#define CLI_WAIT_COMPLETED 0
+#define CLI_WAIT_ROLLED_BACK 1 /* rolled back or aborted */
+#define CLI_WAIT_HELD 2
+#define CLI_WAIT_TIMEOUT 3
+
+/* The POST body of `rollout start` from its arguments (a->pos[0] is the
+ * flag). CLI_EXIT_OK with *out owned by the caller, or CLI_EXIT_USAGE. */
+int cli_rollout_start_body(struct cli *c, const struct cli_args *a,
+    json_t **out);
+int cli_rollout_parse_stages(struct cli *c, const char *s, json_t **out);
+int cli_rollout_parse_unit(struct cli *c, const char *s, json_t **out);
+bool cli_rollout_finished(const char *state);
+/* The --wait exit code of a state, or -1 while it is not final (held is
+ * final only when held_ends). */
+int cli_rollout_wait_code(const char *state, bool held_ends);
+/* "6m52s", "850ms", "1h02m" */
+void cli_fmt_ms(char *buf, size_t bufsz, double ms);
+/* The status view; returns the number of lines written. */
+int cli_print_rollout(FILE *out, const json_t *r);
+/* One line of --watch without a terminal (bake: with the time left). */
+void cli_rollout_line(char *buf, size_t bufsz, const json_t *r, bool bake);
+void cli_print_rollout_table(FILE *out, const json_t *rollouts);
+void cli_print_rollout_history(FILE *out, const json_t *history);
+void cli_print_rollout_checks(FILE *out, const json_t *checks);
+void cli_print_agent_table(FILE *out, const json_t *agents);
 
 /* Help of one command, with the exit code table. */
 void cli_usage(FILE *f, const struct cli_cmd *cmd);
