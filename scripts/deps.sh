@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config
       libnng-dev libmsgpack-dev liblmdb-dev lmdb-utils libsodium-dev
-      libjansson-dev libcmocka-dev libcurl4-openssl-dev curl openssl iproute2
+      libjansson-dev libcmocka-dev libcurl4-openssl-dev curl openssl iproute2 prometheus
       prometheus jq nodejs # promtool, tests/integration/ofrep*.sh
       python3-yaml groff-base "$@") # deploy/k8s/check.py, man page checks
 
