@@ -237,6 +237,11 @@ eval_run(struct cli *c, const struct cli_args *a)
 
     memset(&res, 0, sizeof(res));
     res.flag = a->pos[0];
+    if (cli_has(a, "host") && key != NULL) {
+        fprintf(c->err, "error: --host answers for this host: not with "
+                        "--key\n");
+        return CLI_EXIT_USAGE;
+    }
     rc = cli_check_key(c, "FLAG", res.flag);
     if (rc != CLI_EXIT_OK) {
         return rc;
@@ -329,6 +334,12 @@ eval_run(struct cli *c, const struct cli_args *a)
         rc = eval_fail(c, &res, rv);
         goto out;
     }
+    if (cli_has(a, "host") && !c->json) {
+        /* --host: the variant alone, for a deploy script's test. */
+        cli_puts_safe(c->out, res.detail.variant);
+        fputc('\n', c->out);
+        goto out;
+    }
     rc = eval_print(c, &res);
 
 out:
@@ -343,11 +354,14 @@ static const struct cli_opt eval_opts[] = {
     {"attr", "NAME=VALUE", true, "a context attribute (repeat); a string"},
     {"type", "TYPE", false,
         "bool, string, number or json (default: the flag's own)"},
+    {"host", NULL, false,
+        "print only the variant served to this host (host rollouts)"},
     {NULL, NULL, false, NULL},
 };
 
 const struct cli_cmd cli_eval_cmds[] = {
-    {NULL, "eval", "FLAG [--key K] [--attr NAME=VALUE ...] [--type TYPE]",
+    {NULL, "eval",
+        "FLAG [--key K] [--attr NAME=VALUE ...] [--type TYPE] [--host]",
         "evaluate a flag through the local agent",
         "Ask the local agent what FLAG serves for a context, as an\n"
         "application on this host would. --agent (RAMP_AGENT) picks the\n"
@@ -358,10 +372,14 @@ const struct cli_cmd cli_eval_cmds[] = {
         "evaluation); with --type a flag of another type exits 1.\n"
         "--json prints {\"key\",\"value\",\"variant\",\"reason\",\n"
         "\"version\",\"stale\"}.\n"
+        "--host prints only the variant, for deploy scripts gating on a\n"
+        "host rollout (--unit host): the agent evaluates with its own host\n"
+        "id, so this host's answer needs no --key.\n"
         "\n"
         "Examples:\n"
         "  ramp eval new-checkout --key user-42 --attr country=de\n"
-        "  ramp eval dark-mode --type bool --agent direct:/var/lib/ramp\n",
+        "  ramp eval dark-mode --type bool --agent direct:/var/lib/ramp\n"
+        "  [ \"$(ramp eval api-v2 --host)\" = on ] && deploy-v2\n",
         eval_opts, 1, 1, eval_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL},
 };

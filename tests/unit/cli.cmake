@@ -21,3 +21,8 @@ if(TARGET ramp-traffic)
         RAMP_TRAFFIC_BIN="$<TARGET_FILE:ramp-traffic>")
     add_dependencies(test_traffic ramp-traffic)
 endif()
+
+# ramp rollout and ramp agent: arguments, request bodies, text views, and
+# status --wait/--watch against a scripted HTTP server in-process.
+ramp_unit_test(test_cli_rollout)
+target_link_libraries(test_cli_rollout PRIVATE ramp_cli Threads::Threads)
