@@ -180,7 +180,8 @@ test_kind_names(void **state)
     assert_string_equal(rp_kind_name(RP_KIND_HEARTBEAT), "HEARTBEAT");
     assert_string_equal(rp_kind_name(RP_KIND_HEALTH), "HEALTH");
     assert_string_equal(rp_kind_name(0), "?");
-    assert_string_equal(rp_kind_name(8), "?");
+    assert_string_equal(rp_kind_name(RP_KIND_ENROLL), "ENROLL");
+    assert_string_equal(rp_kind_name(RP_KIND_MAX + 1), "?");
 }
 
 static void
@@ -258,7 +259,8 @@ test_seal_appends_and_bounds(void **state)
 
     /* Kind out of range, payload too large: RAMP_EINVAL, nothing added. */
     assert_int_equal(rp_env_seal(&b, &kp, 0, 1, 1, "p", 1), RAMP_EINVAL);
-    assert_int_equal(rp_env_seal(&b, &kp, 8, 1, 1, "p", 1), RAMP_EINVAL);
+    assert_int_equal(
+        rp_env_seal(&b, &kp, RP_KIND_MAX + 1, 1, 1, "p", 1), RAMP_EINVAL);
     assert_int_equal(
         rp_env_seal(&b, &kp, 1, 1, 1, "p", (size_t) RP_ENV_MAX - 127),
         RAMP_EINVAL);
@@ -478,11 +480,11 @@ test_malformed(void **state)
     assert_int_equal(env.payload_len, 3);
     assert_memory_equal(env.payload, "abc", 3);
 
-    /* Kinds 0 and 8, even when the signature covers them. */
+    /* Kinds 0 and past the last, even when the signature covers them. */
     raw_defaults(&r);
     r.kind = 0;
     assert_int_equal(raw_open(&kp, &r, &env), RAMP_EPROTO);
-    r.kind = 8;
+    r.kind = RP_KIND_MAX + 1;
     assert_int_equal(raw_open(&kp, &r, &env), RAMP_EPROTO);
 
     /* Key id and signature of the wrong length. */

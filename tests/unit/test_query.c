@@ -234,7 +234,7 @@ test_req_encode_bounds(void **state)
         agt_query_req_encode(&b, AGT_QUERY_EVAL, key, 1, 4, NULL),
         RAMP_EINVAL);
     assert_int_equal(
-        agt_query_req_encode(&b, 3, key, 1, -1, NULL), RAMP_EINVAL);
+        agt_query_req_encode(&b, 4, key, 1, -1, NULL), RAMP_EINVAL);
     assert_int_equal(b.len, 0);
 
     /* A ceiling too small leaves the buffer as it was. */
@@ -454,12 +454,13 @@ h_version2(struct rp_pack *pk)
     rp_pack_nil(pk);
 }
 
+/* An op nobody defined (3 is INFO). */
 static void
-h_op3(struct rp_pack *pk)
+h_op4(struct rp_pack *pk)
 {
     rp_pack_array(pk, 3);
     rp_pack_u64(pk, 1);
-    rp_pack_u64(pk, 3);
+    rp_pack_u64(pk, 4);
     rp_pack_nil(pk);
 }
 
@@ -624,7 +625,7 @@ test_hostile_requests(void **state)
 
     pack_hand(&b, h_version2);
     assert_refused(q->v, b.data, b.len, RAMP_EVERSION);
-    pack_hand(&b, h_op3);
+    pack_hand(&b, h_op4);
     assert_refused(q->v, b.data, b.len, RAMP_EPROTO);
     pack_hand(&b, h_flag_int);
     assert_refused(q->v, b.data, b.len, RAMP_EPROTO);
