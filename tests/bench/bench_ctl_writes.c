@@ -220,7 +220,7 @@ main(int argc, char **argv)
     }
     {
         struct ctl_pub_opts po = {"tcp://127.0.0.1:0", 8192, 1000};
-        struct ctl_api_opts ao = {"http://127.0.0.1:0", 0, 0};
+        struct ctl_api_opts ao = {.url = "http://127.0.0.1:0"};
         char tok[CTL_TOKEN_STRLEN], base[64];
 
         if (ctl_pub_open(&po, st2, &kp, &pub) != RAMP_OK ||
