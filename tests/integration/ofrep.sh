@@ -164,13 +164,16 @@ expect "huge body" 413 '[.key,.errorCode]' '["of-bool","GENERAL"]'
 it_assert_eq "413 closes" close "$(hdr Connection)"
 ST=$(curl -sS --max-time 10 -o "$WORK/body" -D "$WORK/hdr" -w '%{http_code}' \
     -X POST -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' \
-    --data-binary '{"context": {}}' "$A1$OF/of-bool") || true
+    -H 'Expect: 100-continue' --data-binary '{"context": {}}' "$A1$OF/of-bool") ||
+    true
 B=$(cat "$WORK/body")
 expect "chunked body" 411 '.errorCode' '"GENERAL"'
-out=$(raw "$P1" "POST $OF/of-bool HTTP/1.1\r\nHost: x\r\nContent-Length: 12x\r\nConnection: close\r\n\r\n{}")
+out=$(raw "$P1" "POST $OF/of-bool HTTP/1.1\r\nHost: x\r\nContent-Length: 12x\r\nConnection: close\r\n\r\n")
 it_assert_match "bad Content-Length" '^HTTP/1.1 400' "$out"
 it_assert_match "bad Content-Length body" '"errorCode":"PARSE_ERROR"' "$out"
-out=$(raw "$P1" "POST $OF/of-bool HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+# Headers only: the agent answers and closes at once, and body bytes it
+# never read would make the kernel reset the connection before our read.
+out=$(raw "$P1" "POST $OF/of-bool HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
 it_assert_match "raw chunked" '^HTTP/1.1 411' "$out"
 out=$(raw "$P1" "BREW $OF/of-bool HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 it_assert_match "unknown method" '^HTTP/1.1 405' "$out"
