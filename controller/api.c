@@ -44,6 +44,7 @@
 #include "alloc.h"
 #include "codec.h"
 #include "config.h"
+#include "events.h"
 #include "json.h"
 #include "log.h"
 #include "model.h"
@@ -106,6 +107,7 @@ struct ctl_api {
     nng_http_handler *handler; /* owned by the server once added */
     struct ctl_store *st;      /* borrowed */
     struct ctl_pub *pub;       /* borrowed */
+    struct ctl_events *events; /* borrowed, may be NULL */
     size_t max_body;
     size_t queue_max;
     int port;
@@ -1027,6 +1029,21 @@ flag_decode(const json_t *j, struct rp_flag **f)
     return NULL;
 }
 
+/* Tell webhooks a flag changed (after the commit; never waits). */
+static void
+flag_event(struct api_req *r, const char *key, uint64_t version,
+    const char *what)
+{
+    struct ctl_event e = {.kind = CTL_EV_FLAG_CHANGED,
+        .flag = key,
+        .actor = r->tok.name,
+        .reason = what,
+        .ts_ms = now_ms(),
+        .flag_version = version};
+
+    ctl_events_emit(r->a->events, &e);
+}
+
 /* Commit f with expect; map the result (409 or 412 on a conflict). */
 static nng_http_res *
 flag_commit(struct api_req *r, struct rp_flag *f, uint64_t expect,
@@ -1039,6 +1056,8 @@ flag_commit(struct api_req *r, struct rp_flag *f, uint64_t expect,
         RAMP_LOG(RP_LOG_INFO, "RAMP-API-FLAG-PUT",
             "key=%s version=%llu actor=%s", f->key,
             (unsigned long long) f->version, r->tok.name);
+        flag_event(r, f->key, f->version,
+            ok_status == 201 ? "created" : "updated");
         return res_flag(ok_status, f);
     }
     if (rv == RAMP_ECONFLICT && expect == 0) {
@@ -1202,6 +1221,7 @@ do_flag_delete(struct api_req *r)
     if (rv == RAMP_OK) {
         RAMP_LOG(RP_LOG_INFO, "RAMP-API-FLAG-DELETE", "key=%s actor=%s",
             r->param, r->tok.name);
+        flag_event(r, r->param, p.expect, "deleted");
         return res_json(204, NULL);
     }
     if (rv == RAMP_ECONFLICT) {
@@ -1778,6 +1798,7 @@ ctl_api_open(const struct ctl_api_opts *o, struct ctl_store *st,
     a->pub = pub;
     a->max_body = o->max_body != 0 ? o->max_body : API_MAX_BODY_DEFAULT;
     a->queue_max = o->write_queue != 0 ? o->write_queue : API_QUEUE_DEFAULT;
+    a->events = o->events;
     pthread_mutex_init(&a->mtx, NULL);
     pthread_cond_init(&a->cv, NULL);
     if (o->next > CTL_API_EXT_MAX) {

@@ -25,6 +25,7 @@
 struct ctl_api; /* opaque */
 
 struct ctl_api_ext; /* api_ext.h */
+struct ctl_events; /* events.h */
 #define CTL_API_EXT_MAX 8
 
 struct ctl_api_opts {
@@ -32,6 +33,7 @@ struct ctl_api_opts {
     size_t max_body;    /* request body bytes; 0: 1 MiB */
     size_t write_queue; /* writes waiting before 503; 0: 1024 */
     const struct ctl_api_ext *ext; /* route tables of other modules */
+    struct ctl_events *events;    /* flag.changed to webhooks; may be NULL */
     size_t next;                  /* <= CTL_API_EXT_MAX */
 };
 

@@ -115,6 +115,9 @@ for a in pause resume abort; do
     api POST "/api/v1/rollouts/it-good/$a" >/dev/null
 done
 it_wait_until "rollout.aborted" 10 sh -c "grep -q rollout.aborted '$EVLOG'"
+it_step "flag writes reach the webhook as flag.changed"
+it_wait_until "flag.changed for it-good" 10 sh -c \
+    "grep '\"type\": \"flag.changed\"' '$EVLOG' | grep -q '\"flag\": \"it-good\"'"
 order=$(grep '"flag": "it-good"' "$EVLOG" | grep -o '"type": "rollout[^"]*"' |
     sed 's/.*: //; s/"//g' | tr '\n' ' ')
 it_assert_match "event order" "^rollout.started (rollout.stage_advanced )?rollout.paused rollout.resumed rollout.aborted $" "$order"
