@@ -6,8 +6,8 @@
 # rollout start|status|pause|resume|promote|abort|retry|explain|history|
 # list` against a real controller (exit codes of refusals, nothing
 # changed by a usage error), then two rollouts driven by ramp-traffic
-# through a real agent: a healthy one (no errors in either arm: a
-# short stage cannot show "no worse" for a rare error rate) that `status --wait` sees complete
+# through a real agent: a healthy one (1% errors in both arms, judged
+# against a +100% margin so that a short stage can show "no worse") that `status --wait` sees complete
 # (exit 0) and a bad one it sees roll back (exit 1); `status --watch`
 # without a terminal prints a line per change and ends with the rollout;
 # `ramp eval --host` answers a host-unit rollout for the agent's host.
@@ -106,7 +106,7 @@ it_assert_eq "explain answers" 0 "$(rc "$CLI" rollout explain good --limit 3)"
 it_step "traffic through the agent: good is healthy, bad fails 30%"
 "$TRAFFIC" --agent "$(it_agent_target 1)" --flag good --flag bad \
     --rate 400 --keys 50000 --seed 7 --threads 2 \
-    --profile "*:err=0,p50=50ms,p95=120ms" \
+    --profile "*:err=1%,p50=50ms,p95=120ms" \
     --profile "bad/new:err=30%,p50=50ms,p95=120ms" \
     >"$WORK/traffic.log" 2>&1 &
 TRAFFIC_PID=$!
@@ -115,7 +115,8 @@ it_track "$TRAFFIC_PID"
     --bake 2s --check 500ms --min-samples 50 >/dev/null
 # good: short bakes from here (a new rollout replaces the aborted one).
 "$CLI" rollout start good --treatment new --control old --stages 20,50,100 \
-    --bake 2s --check 500ms --min-samples 50 --max-stage 60s >/dev/null
+    --bake 2s --check 500ms --min-samples 50 --max-stage 60s \
+    --error-rate-relative 100% >/dev/null
 
 it_step "status --wait: bad rolls back (1), good completes (0)"
 it_assert_eq "bad: wait exit" 1 \
