@@ -265,14 +265,33 @@ arm_ready(uint64_t n, uint32_t windows, uint64_t min)
 /* The check                                                           */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The guardrail: the treatment's error rate is at least crit_err over at
+ * least crit_min requests, and control, when it has as many requests,
+ * is not as bad: the treatment is also above (1 + err_rel) times
+ * control's rate. An outage that hits both arms alike is not the
+ * treatment's doing; if the treatment broke something both arms share,
+ * the absolute ceiling (err_abs) still fails it within failure_limit
+ * checks.
+ */
 static bool
-crit_hit(const struct rp_policy *pol, uint64_t n, uint64_t e)
+crit_hit(const struct rp_policy *pol, uint64_t n, uint64_t e, uint64_t nc,
+    uint64_t ec)
 {
     uint64_t min = pol->crit_min > 0 ? pol->crit_min : 1;
+    double rt, rc;
 
     /* crit_err <= 0 would make every window critical: off instead. */
-    return pol->crit_err > 0 && n >= min &&
-           (double) e >= pol->crit_err * (double) n;
+    if (!(pol->crit_err > 0 && n >= min &&
+            (double) e >= pol->crit_err * (double) n)) {
+        return false;
+    }
+    if (nc < min) {
+        return true; /* nothing to compare with: the treatment alone */
+    }
+    rt = (double) e / (double) n;
+    rc = (double) ec / (double) nc;
+    return rt > (1.0 + pol->err_rel) * rc;
 }
 
 static double
@@ -501,9 +520,12 @@ rp_decide_check(const struct rp_policy *pol, struct rp_stage_acc *a,
         m->value = share(w->t.errors, w->t.requests);
         m->verdict = RP_VERDICT_PASS;
     }
-    if (!bad && crit_hit(pol, w->t.requests, w->t.errors)) {
+    if (!bad &&
+        crit_hit(pol, w->t.requests, w->t.errors,
+            tonly ? 0 : w->c.requests, tonly ? 0 : w->c.errors)) {
         crit_where = "last window";
-    } else if (crit_hit(pol, a->t.requests, a->t.errors)) {
+    } else if (crit_hit(pol, a->t.requests, a->t.errors,
+                   tonly ? 0 : a->c.requests, tonly ? 0 : a->c.errors)) {
         crit_where = "stage";
         m->value = out->rate_t;
     }

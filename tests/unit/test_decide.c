@@ -323,6 +323,27 @@ test_critical(void **state)
     rp_stage_acc_init(&a);
     feed(&a, 100, 100, 1000, 0, &c);
     assert_int_equal(c.verdict, RP_VERDICT_NO_DATA);
+    pol.crit_err = 0.2;
+    /* An outage that hits both arms alike (35% each) is not the
+     * treatment's doing: no guardrail. */
+    rp_stage_acc_init(&a);
+    feed_n(&a, 30, 1000, 10, 19000, 190, &c);
+    feed(&a, 1000, 350, 19000, 6650, &c);
+    assert_int_not_equal(c.verdict, RP_VERDICT_CRITICAL);
+    assert_false(c.metrics[M_CRIT].counted);
+    /* The same window with control at 1% is. */
+    rp_stage_acc_init(&a);
+    feed_n(&a, 30, 1000, 10, 19000, 190, &c);
+    feed(&a, 1000, 350, 19000, 190, &c);
+    assert_int_equal(c.verdict, RP_VERDICT_CRITICAL);
+    /* Control at 30%: 35% is not above 1.5 x 30%. */
+    rp_stage_acc_init(&a);
+    feed(&a, 100, 35, 1000, 300, &c);
+    assert_int_not_equal(c.verdict, RP_VERDICT_CRITICAL);
+    /* Control at 20%: 35% is above 1.5 x 20%. */
+    rp_stage_acc_init(&a);
+    feed(&a, 100, 35, 1000, 200, &c);
+    assert_int_equal(c.verdict, RP_VERDICT_CRITICAL);
 }
 
 /* ---- clusters --------------------------------------------------------- */
