@@ -114,12 +114,12 @@ demo() {
     "$CLI" flag enable search >/dev/null
     "$CLI" flag list
 
-    say "application traffic: 3 x 200 evaluations/s over 100000 users"
+    say "application traffic: 3 x 700 evaluations/s over 100000 users"
     # What each variant does to a request: redesign is exactly as good as
     # classic (1% errors); search v2 fails 8% of its requests, is slower.
     for n in 1 2 3; do
         "$TRAFFIC" --agent "ipc://$W/a$n.sock" --flag checkout --flag search \
-            --rate 200 --keys 100000 --seed "$n" --threads 1 \
+            --rate 700 --keys 100000 --seed "$n" --threads 1 \
             --profile "checkout/classic:err=1%,p50=80ms,p95=200ms" \
             --profile "checkout/redesign:err=1%,p50=80ms,p95=200ms" \
             --profile "search/v1:err=0.5%,p50=40ms,p95=120ms" \
@@ -137,8 +137,7 @@ demo() {
         *) t=v2 r=v1 ;;
         esac
         "$CLI" rollout start "$flag" --treatment "$t" --control "$r" \
-            --stages 5,25,50,100 --bake 20s --check 2s --max-stage 2m \
-            --min-samples 100 --error-rate-relative 100% \
+            --stages 5,25,50,100 --bake 20s --check 2s --max-stage 5m \
             --reason "demo" >/dev/null
         echo "  started $flag: $t against $r"
     done

@@ -105,7 +105,7 @@ it_assert_eq "explain answers" 0 "$(rc "$CLI" rollout explain good --limit 3)"
 # ------------------------------------------------------ judged rollouts
 it_step "traffic through the agent: good is healthy, bad fails 30%"
 "$TRAFFIC" --agent "$(it_agent_target 1)" --flag good --flag bad \
-    --rate 400 --keys 50000 --seed 7 --threads 2 \
+    --rate 2000 --keys 50000 --seed 7 --threads 2 \
     --profile "*:err=1%,p50=50ms,p95=120ms" \
     --profile "bad/new:err=30%,p50=50ms,p95=120ms" \
     >"$WORK/traffic.log" 2>&1 &
@@ -115,13 +115,12 @@ it_track "$TRAFFIC_PID"
     --bake 2s --check 500ms --min-samples 50 >/dev/null
 # good: short bakes from here (a new rollout replaces the aborted one).
 "$CLI" rollout start good --treatment new --control old --stages 20,50,100 \
-    --bake 2s --check 500ms --min-samples 50 --max-stage 60s \
-    --error-rate-relative 100% >/dev/null
+    --bake 2s --check 1s --min-samples 50 --max-stage 120s >/dev/null
 
 it_step "status --wait: bad rolls back (1), good completes (0)"
 it_assert_eq "bad: wait exit" 1 \
     "$(rc "$CLI" rollout status bad --wait --timeout 60s)"
-"$CLI" rollout status good --watch --wait --timeout 90s >"$WORK/watch.out" \
+"$CLI" rollout status good --watch --wait --timeout 150s >"$WORK/watch.out" \
     2>&1 || it_fail "good: wait exit $? ($(tail -n 3 "$WORK/watch.out"))"
 it_assert_match "watch: a line per change" "good running stage 1/3" \
     "$(cat "$WORK/watch.out")"
