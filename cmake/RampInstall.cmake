@@ -66,14 +66,15 @@ install(FILES deploy/controller.conf.example deploy/agent.conf.example
 # Configuration: /etc/ramp when the prefix is /usr (the package), else
 # PREFIX/etc/ramp. An existing file is never overwritten.
 install(CODE [[
+    # file(INSTALL) adds $ENV{DESTDIR} itself; the existence check must.
     if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
-        set(_ramp_etc "$ENV{DESTDIR}/etc/ramp")
+        set(_ramp_etc "/etc/ramp")
     else()
-        set(_ramp_etc "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/etc/ramp")
+        set(_ramp_etc "${CMAKE_INSTALL_PREFIX}/etc/ramp")
     endif()
     foreach(_ramp_d controller agent)
-        if(EXISTS "${_ramp_etc}/${_ramp_d}.conf")
-            message(STATUS "Kept: ${_ramp_etc}/${_ramp_d}.conf")
+        if(EXISTS "$ENV{DESTDIR}${_ramp_etc}/${_ramp_d}.conf")
+            message(STATUS "Kept: $ENV{DESTDIR}${_ramp_etc}/${_ramp_d}.conf")
         else()
             file(INSTALL "${RAMP_SRC}/deploy/${_ramp_d}.conf.example"
                 DESTINATION "${_ramp_etc}" TYPE FILE
@@ -102,6 +103,7 @@ set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
 set(CPACK_PACKAGE_DESCRIPTION
     "ramp-controller keeps flags and rollouts in LMDB and pushes signed updates to a ramp-agent on every host; applications ask their agent through libramp or OFREP; agents report health and the controller advances or rolls back each rollout. Includes the ramp CLI, libramp (shared and static), headers, pkg-config and CMake files, man pages and systemd units.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)

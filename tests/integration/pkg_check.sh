@@ -63,10 +63,21 @@ check_events() {
 check_man() {
     local ramp=$1 page cmds words n=0 warn
     # The command list: the lines under "Commands:" up to the blank line,
-    # each "  WORDS   summary"; "help [COMMAND]" is the command help.
-    cmds=$("$ramp" help | awk '/^Commands:/ {on = 1; next}
+    # "  WORDS   summary". A first word that is a group ("ramp help flag"
+    # lists its own commands) takes the second word with it; "help
+    # [COMMAND]" is the command help.
+    local top first groups=""
+    top=$("$ramp" help | awk '/^Commands:/ {on = 1; next}
         on && /^$/ {exit}
-        on {sub(/^  /, ""); sub(/  .*/, ""); sub(/ \[.*/, ""); print}')
+        on {print $1, $2}')
+    for first in $(awk '{print $1}' <<<"$top" | sort -u); do
+        if grep -q "^Usage: ramp $first COMMAND" <<<"$("$ramp" help "$first" 2>/dev/null)"; then
+            groups="$groups $first "
+        fi
+    done
+    cmds=$(while read -r w1 w2; do
+        if [[ $groups == *" $w1 "* ]]; then echo "$w1 $w2"; else echo "$w1"; fi
+    done <<<"$top")
     [ -n "$cmds" ] || fail "'ramp help' listed no commands"
     while IFS= read -r words; do
         n=$((n + 1))
