@@ -1265,10 +1265,10 @@ metrics_render(struct ctl_rollout_engine *e, struct rp_buf *b)
             if (!state_active(r->state)) {
                 continue;
             }
-            rv = rp_prom_sample(&stage, "ramp_rollout_stage", &lab, 1,
+            rv = rp_prom_sample(&stage, "ramp_ctl_rollout_stage", &lab, 1,
                 (double) r->stage_index);
             if (rv == RAMP_OK) {
-                rv = rp_prom_sample(&pct, "ramp_rollout_stage_percent", &lab,
+                rv = rp_prom_sample(&pct, "ramp_ctl_rollout_stage_percent", &lab,
                     1, (double) r->stages_bp[r->stage_index] / 100.0);
             }
         }
@@ -1285,52 +1285,52 @@ metrics_render(struct ctl_rollout_engine *e, struct rp_buf *b)
         goto out;
     }
 
-    rv = rp_prom_family(b, "ramp_rollouts", RP_PROM_GAUGE,
+    rv = rp_prom_family(b, "ramp_ctl_rollouts", RP_PROM_GAUGE,
         "Rollouts by state.");
     for (unsigned i = 0; rv == RAMP_OK && i < RP_RSTATE_COUNT; i++) {
         struct rp_prom_label lab = {"state", rp_rstate_name(i)};
 
-        rv = rp_prom_sample_u64(b, "ramp_rollouts", &lab, 1, by_state[i]);
+        rv = rp_prom_sample_u64(b, "ramp_ctl_rollouts", &lab, 1, by_state[i]);
     }
     if (rv == RAMP_OK) {
-        rv = rp_prom_family(b, "ramp_rollout_stage", RP_PROM_GAUGE,
+        rv = rp_prom_family(b, "ramp_ctl_rollout_stage", RP_PROM_GAUGE,
             "Current stage index of each active rollout.");
     }
     if (rv == RAMP_OK) {
         rv = rp_buf_append(b, stage.data, stage.len);
     }
     if (rv == RAMP_OK) {
-        rv = rp_prom_family(b, "ramp_rollout_stage_percent", RP_PROM_GAUGE,
+        rv = rp_prom_family(b, "ramp_ctl_rollout_stage_percent", RP_PROM_GAUGE,
             "Share of units in the treatment at the current stage, percent.");
     }
     if (rv == RAMP_OK) {
         rv = rp_buf_append(b, pct.data, pct.len);
     }
     if (rv == RAMP_OK) {
-        rv = rp_prom_family(b, "ramp_rollout_checks_total", RP_PROM_COUNTER,
+        rv = rp_prom_family(b, "ramp_ctl_rollout_checks_total", RP_PROM_COUNTER,
             "Health checks run, by verdict.");
     }
     for (unsigned i = 0; rv == RAMP_OK && i <= RP_VERDICT_CRITICAL; i++) {
         struct rp_prom_label lab = {"verdict", rp_verdict_name(i)};
 
         rv = rp_prom_sample_u64(
-            b, "ramp_rollout_checks_total", &lab, 1, s.checks[i]);
+            b, "ramp_ctl_rollout_checks_total", &lab, 1, s.checks[i]);
     }
     if (rv == RAMP_OK) {
-        rv = rp_prom_counter(b, "ramp_rollout_rollbacks_total",
+        rv = rp_prom_counter(b, "ramp_ctl_rollout_rollbacks_total",
             "Rollouts rolled back by the engine.", s.rollbacks);
     }
     if (rv == RAMP_OK) {
-        rv = rp_prom_counter(b, "ramp_rollout_check_errors_total",
+        rv = rp_prom_counter(b, "ramp_ctl_rollout_check_errors_total",
             "Checks that could not be stored or published.", s.errors);
     }
     if (rv == RAMP_OK) {
-        rv = rp_prom_family(b, "ramp_rollout_check_duration_seconds",
+        rv = rp_prom_family(b, "ramp_ctl_rollout_check_duration_seconds",
             RP_PROM_HISTOGRAM,
             "Time of one check, from its start to its commit and publish.");
     }
     if (rv == RAMP_OK) {
-        rv = rp_prom_hist_seconds(b, "ramp_rollout_check_duration_seconds",
+        rv = rp_prom_hist_seconds(b, "ramp_ctl_rollout_check_duration_seconds",
             NULL, 0, dur, rp_prom_latency_bounds, rp_prom_latency_nbounds);
     }
 
@@ -1356,6 +1356,12 @@ ctl_rollout_metrics(struct ctl_rollout_engine *e, struct rp_buf *out)
         out->len = start; /* untouched on error, as promtext promises */
     }
     return rv;
+}
+
+ramp_err
+ctl_rollout_metrics_hook(void *arg, struct rp_buf *out)
+{
+    return ctl_rollout_metrics(arg, out);
 }
 
 void

@@ -152,13 +152,16 @@ void ctl_rollout_api_ext(struct ctl_rollout_engine *e, struct ctl_api_ext *out);
 
 /*
  * Append the engine's Prometheus families to out (promtext.h):
- * ramp_rollouts{state}, ramp_rollout_stage{flag} and
- * ramp_rollout_stage_percent{flag} (active rollouts only),
- * ramp_rollout_checks_total{verdict}, ramp_rollout_rollbacks_total,
- * ramp_rollout_check_duration_seconds. Any thread; reads the store.
+ * ramp_ctl_rollouts{state}, ramp_ctl_rollout_stage{flag} and
+ * ramp_ctl_rollout_stage_percent{flag} (active rollouts only: bounded),
+ * ramp_ctl_rollout_checks_total{verdict},
+ * ramp_ctl_rollout_rollbacks_total, ramp_ctl_rollout_check_errors_total,
+ * ramp_ctl_rollout_check_duration_seconds. Any thread; reads the store.
  * RAMP_ETOOBIG, RAMP_ENOMEM, RAMP_ESTORE; out is untouched on error.
+ * The hook form (metrics.h ctl_metrics_fn) takes the engine as arg.
  */
 ramp_err ctl_rollout_metrics(struct ctl_rollout_engine *e, struct rp_buf *out);
+ramp_err ctl_rollout_metrics_hook(void *arg, struct rp_buf *out);
 
 /* Counters, for tests and logs. */
 struct ctl_rollout_stats {

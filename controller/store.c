@@ -1107,7 +1107,13 @@ static ramp_err
 engine_forget(struct ctl_store *st, MDB_txn *txn, const char *flag)
 {
     ramp_err rv = checks_forget(st, txn, flag);
+    MDB_val v;
 
+    /* Look first: a rollout that never ran a check has no record, and
+     * its deletion then writes nothing more. */
+    if (rv == RAMP_OK) {
+        rv = store_get(txn, st->engine, flag, strlen(flag), &v);
+    }
     if (rv == RAMP_OK) {
         rv = store_del(txn, st->engine, flag, strlen(flag));
     }
@@ -1278,13 +1284,15 @@ ctl_store_rollout_change(struct ctl_store *st, const struct rp_keypair *kp,
     if (rv != RAMP_OK) {
         goto out;
     }
-    if ((ch->expect_version == 0 && exists) ||
-        (ch->expect_version != 0 && exists &&
-            old_version != ch->expect_version)) {
+    /* Versions guard the rollout change; evidence and check records
+     * alone go with whatever rollout is stored. */
+    if (r != NULL && ((ch->expect_version == 0 && exists) ||
+                         (ch->expect_version != 0 && exists &&
+                             old_version != ch->expect_version))) {
         rv = RAMP_ECONFLICT;
         goto out;
     }
-    if (ch->expect_version != 0 && !exists) {
+    if (r != NULL && ch->expect_version != 0 && !exists) {
         rv = RAMP_ENOTFOUND;
         goto out;
     }
