@@ -26,6 +26,7 @@
 #include "prom.h"
 #include "envelope.h"
 #include "health.h"
+#include "rollout.h"
 #include "log.h"
 #include "pub.h"
 #include "resync.h"
@@ -164,6 +165,7 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
     size_t next = 0;
     struct ctl_metrics_src msrc; /* /metrics, /readyz (metrics.h) */
     struct ctl_health *health = NULL;
+    struct ctl_rollout_engine *eng = NULL; /* rollouts (rollout.h) */
     char url[RP_CFG_VAL_MAX + 16];
     char kid[17];
     sigset_t set;
@@ -250,6 +252,21 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
     if (rv != RAMP_OK) {
         goto out;
     }
+    {
+        /* After what it borrows (store, publisher, health, events),
+         * before the API that serves its routes. */
+        struct ctl_rollout_opts eo = {.store = st, .pub = pub,
+            .health = health, .events = events, .prom = prom,
+            .tick_ms = rp_cfg_int(cfg, "check-tick")};
+
+        rv = ctl_rollout_open(&eo, &eng);
+    }
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    ctl_rollout_api_ext(eng, &ext[next++]);
+    (void) ctl_metrics_add_hook(&msrc, ctl_rollout_metrics_hook, eng,
+        "rollout");
     rv = ctl_http_url(rp_cfg_str(cfg, "http-addr"), url, sizeof(url));
     if (rv == RAMP_OK && ctl_tls_wanted(cfg)) {
         /* "http://" becomes "https://": room is there (url has slack
@@ -270,7 +287,8 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
             .max_body = (size_t) rp_cfg_int(cfg, "max-body"),
             .write_queue = (size_t) rp_cfg_int(cfg, "write-queue"),
             .ext = ext,
-            .next = next};
+            .next = next,
+            .events = events};
 
         rv = ctl_api_open(&ao, st, pub, &api);
     }
@@ -307,6 +325,7 @@ out:
     /* Reverse order: no write can arrive once the API is gone, and the
      * publisher outlives every writer. */
     ctl_api_close(api);
+    ctl_rollout_close(eng); /* calls into health, pub, events, prom */
     ctl_resync_close(rs);
     ctl_health_close(health);
     ctl_pub_close(pub);
