@@ -17,11 +17,13 @@
  *
  * Not here: the queue and the checks themselves (webhook.c, prom.c).
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "alloc.h"
+#include "model.h"
 #include "api_ext.h"
 #include "prom.h"
 #include "store.h"
@@ -37,6 +39,28 @@ wa_now_ms(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Path and query values are judged before any lookup, as the flag and
+ * rollout routes do: a name or key that can never exist is a 400 naming
+ * it, not a 404 (docs/api.md "Errors"). Webhook names as webhook.c takes
+ * them: [A-Za-z0-9_.-]{1,64}.
+ */
+static bool
+wa_name_ok(const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+
+    return n > 0 && n <= RP_NAME_MAX &&
+        strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                  "0123456789_.-") == n;
+}
+
+static bool
+wa_key_ok(const char *s)
+{
+    return s != NULL && rp_flag_key_valid(s, strlen(s));
 }
 
 static nng_http_res *
@@ -71,6 +95,10 @@ wa_deliveries(struct ctl_api_call *c, void *arg)
                 "limit must be 1..%d", WA_LIMIT_MAX);
         }
     }
+    if (ctl_api_call_query(c, "hook") != NULL &&
+        !wa_name_ok(ctl_api_call_query(c, "hook"))) {
+        return ctl_api_res_error(400, "hook", "not a webhook name");
+    }
     if (state != NULL && strcmp(state, "pending") != 0 &&
         strcmp(state, "delivered") != 0 && strcmp(state, "failed") != 0) {
         return ctl_api_res_error(400, "state",
@@ -94,6 +122,9 @@ wa_hook(struct ctl_api_call *c, void *arg)
     json_t *out = NULL;
     ramp_err rv;
 
+    if (!wa_name_ok(name)) {
+        return ctl_api_res_error(400, "name", "not a webhook name");
+    }
     if (ctl_api_call_is_get(c)) {
         rv = ctl_webhook_get(w->ev, name, &out);
         if (rv == RAMP_ENOTFOUND) {
@@ -143,6 +174,9 @@ wa_test(struct ctl_api_call *c, void *arg)
     uint64_t id = 0;
     ramp_err rv;
 
+    if (!wa_name_ok(name)) {
+        return ctl_api_res_error(400, "name", "not a webhook name");
+    }
     rv = ctl_webhook_test(w->ev, name, ctl_api_call_actor(c), &id);
     if (rv == RAMP_ENOTFOUND) {
         return ctl_api_res_error(404, NULL, "no webhook '%.64s'", name);
@@ -164,6 +198,9 @@ wa_analysis(struct ctl_api_call *c, void *arg)
     json_t *out = NULL;
     ramp_err rv;
 
+    if (!wa_key_ok(flag)) {
+        return ctl_api_res_error(400, "key", "not a flag key");
+    }
     if (ctl_api_call_is_get(c)) {
         rv = ctl_analysis_get(w->ev, flag, &out);
         if (rv == RAMP_ENOTFOUND) {
@@ -221,6 +258,9 @@ wa_results(struct ctl_api_call *c, void *arg)
     size_t n;
     ramp_err rv;
 
+    if (!wa_key_ok(flag)) {
+        return ctl_api_res_error(400, "key", "not a flag key");
+    }
     rv = ctl_analysis_get(w->ev, flag, &spec);
     json_decref(spec);
     if (rv == RAMP_ENOTFOUND) {
