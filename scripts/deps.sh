@@ -6,9 +6,14 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config
       libnng-dev libmsgpack-dev liblmdb-dev lmdb-utils libsodium-dev
-      libjansson-dev libcmocka-dev libcurl4-openssl-dev curl openssl iproute2 prometheus
+      libjansson-dev libcmocka-dev libcurl4-openssl-dev curl openssl iproute2
       prometheus jq nodejs # promtool, tests/integration/ofrep*.sh
       python3-yaml groff-base "$@") # deploy/k8s/check.py, man page checks
+
+# npm comes with NodeSource's nodejs, but is its own package in Debian's.
+if ! command -v npm >/dev/null 2>&1; then
+    pkgs+=(npm)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
