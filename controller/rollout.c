@@ -686,8 +686,9 @@ engine_check(struct ctl_rollout_engine *e, const char *flag, int64_t now)
             n->state = RP_RS_HELD;
             audit = "rollout.hold";
             kind = CTL_EV_HELD;
-            msgf(hist, sizeof(hist), "held at stage %u: %s",
-                (unsigned) r->stage_index, reason);
+            msgf(hist, sizeof(hist), "held at stage %u (%g%%): %s",
+                (unsigned) r->stage_index + 1,
+                r->stages_bp[r->stage_index] / 100.0, reason);
             break;
         case RP_ACT_ADVANCE:
             n->state = RP_RS_RUNNING;
@@ -695,8 +696,9 @@ engine_check(struct ctl_rollout_engine *e, const char *flag, int64_t now)
             n->stage_entered_at_ms = now;
             audit = "rollout.advance";
             kind = CTL_EV_ADVANCED;
-            msgf(hist, sizeof(hist), "stage %u healthy: %s",
-                (unsigned) r->stage_index, reason);
+            msgf(hist, sizeof(hist), "stage %u (%g%%) healthy: %s",
+                (unsigned) r->stage_index + 1,
+                r->stages_bp[r->stage_index] / 100.0, reason);
             break;
         case RP_ACT_COMPLETE:
             n->state = RP_RS_COMPLETED;
@@ -711,8 +713,9 @@ engine_check(struct ctl_rollout_engine *e, const char *flag, int64_t now)
             n->state = RP_RS_ROLLED_BACK;
             audit = "rollout.rollback";
             kind = CTL_EV_ROLLED_BACK;
-            msgf(hist, sizeof(hist), "rolled back at stage %u: %s",
-                (unsigned) r->stage_index, reason);
+            msgf(hist, sizeof(hist), "rolled back at stage %u (%g%%): %s",
+                (unsigned) r->stage_index + 1,
+                r->stages_bp[r->stage_index] / 100.0, reason);
             break;
         }
         ch.action = audit;

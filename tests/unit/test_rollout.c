@@ -394,7 +394,7 @@ test_advance_on_evidence(void **state)
     assert_int_equal(r->state, RP_RS_RUNNING);
     assert_int_equal(r->stage_entered_at_ms, advanced_at);
     assert_int_equal(r->nhistory, 2);
-    assert_non_null(strstr(r->history[1].reason, "stage 0 healthy"));
+    assert_non_null(strstr(r->history[1].reason, "stage 1 (5%) healthy"));
     rp_rollout_free(r);
     assert_int_equal(g.resets, resets0 + 1); /* health reset at the change */
 }
