@@ -96,7 +96,8 @@ for f in $FLAGS; do
 done
 S0=$(ctl_stats)
 
-# RSS of the controller every 2 s: "ms_since_start kB".
+# RSS of the controller every 2 s: "ms_since_start rss anon file" (kB;
+# anon is the heap, file mostly the LMDB map's pages).
 RSS_LOG=$WORK/rss
 : >"$RSS_LOG"
 sampler() {
@@ -104,7 +105,9 @@ sampler() {
     local t0 kb
     t0=$(it_now_ms)
     while kill -0 "$CTL_PID" 2>/dev/null; do
-        kb=$(awk '/^VmRSS:/ { print $2 }' /proc/"$CTL_PID"/status 2>/dev/null)
+        kb=$(awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 }
+            /^RssFile:/ { f = $2 } END { if (r != "") print r, a, f }' \
+            /proc/"$CTL_PID"/status 2>/dev/null)
         [ -n "$kb" ] && echo "$(( $(it_now_ms) - t0 )) $kb" >>"$RSS_LOG"
         sleep 2
     done
@@ -131,7 +134,7 @@ while it_alive "$LOAD_PID" && ! grep -q '^done' "$WORK/load.out"; do
     n=$(grep -c '^progress ' "$WORK/load.out" || true)
     if [ "$n" -gt "${shown:-0}" ]; then
         shown=$n
-        echo "   $(grep '^progress ' "$WORK/load.out" | tail -n 1), controller RSS $(tail -n 1 "$RSS_LOG" | cut -d' ' -f2) kB"
+        echo "   $(grep '^progress ' "$WORK/load.out" | tail -n 1), controller RSS $(tail -n 1 "$RSS_LOG" | cut -d' ' -f2-) kB (rss anon file)"
     fi
 done
 T_END=$(it_now_ms)
@@ -244,17 +247,21 @@ mean_ms=$(awk -v s="$sum" -v n="$cnt" 'BEGIN { if (n > 0) printf "%.2f", s * 100
 echo "   check duration: $cnt checks, mean $mean_ms ms, p50 <= $(q 0.5) s, p99 <= $(q 0.99) s"
 echo "   intake: $(field tracked "$S1") entries tracked for $(field boots "$S1") boots"
 
+# Warm-up: a quarter of the run, at most 150 s (the heap of the long
+# form still grows in its first minutes: malloc arenas of the receive
+# threads, then levels off).
 WARM_MS=$(( SECONDS_RUN * 1000 / 4 ))
-[ "$WARM_MS" -le 15000 ] || WARM_MS=15000
+[ "$WARM_MS" -le 150000 ] || WARM_MS=150000
 rss=$(awk -v w="$WARM_MS" -v e="$(( T_END - T_SEND ))" '
-    $1 >= w && warm == "" { warm = $2 }
-    $1 <= e { last = $2 }
+    $1 >= w && warm == "" { warm = $2; wa = $3; wf = $4 }
+    $1 <= e { last = $2; la = $3; lf = $4 }
     { if ($2 > max) max = $2 }
-    END { printf "%s %s %s", warm, last, max }' "$RSS_LOG")
-read -r RSS_WARM RSS_END RSS_MAX <<<"$rss"
+    END { printf "%s %s %s %s %s %s %s", warm, last, max, wa, la, wf, lf }' "$RSS_LOG")
+read -r RSS_WARM RSS_END RSS_MAX ANON_WARM ANON_END FILE_WARM FILE_END <<<"$rss"
 [ -n "$RSS_WARM" ] && [ -n "$RSS_END" ] || it_fail "no RSS samples: $(cat "$RSS_LOG")"
 ratio=$(awk -v a="$RSS_END" -v b="$RSS_WARM" 'BEGIN { printf "%.3f", a / b }')
-echo "   controller RSS: after warm-up ($(( WARM_MS / 1000 )) s) $RSS_WARM kB, at the end $RSS_END kB, max $RSS_MAX kB, end/warm $ratio ($(wc -l <"$RSS_LOG") samples)"
+echo "   controller RSS: after warm-up ($(( WARM_MS / 1000 )) s) $RSS_WARM kB, at the end $RSS_END kB, max $RSS_MAX kB, end/warm $ratio ($(wc -l <"$RSS_LOG") samples); heap (RssAnon) $ANON_WARM -> $ANON_END kB, file pages (RssFile: LMDB map, binaries) $FILE_WARM -> $FILE_END kB"
+echo "   data dir $(du -sk "$CTL_DATA" | cut -f1) kB"
 [ "$RSS_END" -le $(( RSS_WARM * 2 )) ] ||
     it_fail "controller RSS grew from $RSS_WARM kB to $RSS_END kB"
 it_step "ok: $AGENTS agents x $SECONDS_RUN s: $SENT reports sent, $FAILED failed, all accepted and summed exactly; RSS end/warm $ratio; checks mean $mean_ms ms"
