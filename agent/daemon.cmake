@@ -13,7 +13,8 @@ add_library(ramp_agentd STATIC
 )
 ramp_target_defaults(ramp_agentd)
 target_include_directories(ramp_agentd PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(ramp_agentd PUBLIC ramp_agt nng::nng Threads::Threads)
+target_link_libraries(ramp_agentd PUBLIC ramp_agt ramp_httpd nng::nng
+    Threads::Threads)
 
 add_executable(ramp-agent main.c)
 ramp_target_defaults(ramp-agent)

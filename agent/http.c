@@ -18,24 +18,20 @@
  * report anything else as GENERAL; transport-level refusals (401, 403,
  * 404 route, 405, 411, 413) use errorCode GENERAL.
  *
- * Lifetime: nng may call the handler until its server is gone, so the
- * struct lives until the handler's data destructor has run (api.c does
- * the same, for the same reason).
+ * The server itself, body reading, those refusals and the handler's
+ * lifetime are httpd/httpd.c, shared with the controller's API.
  */
 #include "http.h"
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#include <arpa/inet.h>
 #include <jansson.h>
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
@@ -43,13 +39,13 @@
 
 #include "alloc.h"
 #include "health.h"
+#include "httpd.h"
 #include "json.h"
 #include "log.h"
 #include "model.h"
 #include "promtext.h"
 
 #define HTTP_URI_MAX 2048     /* longer request targets are refused */
-#define HTTP_CLOSE_WAIT_S 5   /* bound on waiting for nng to let go */
 #define HTTP_METRICS_MAX ((size_t) 4 << 20) /* bytes of one scrape */
 #define HTTP_OUTCOMES_MAX 1000 /* outcomes in one request */
 #define HTTP_LATENCY_MAX_MS 3600000.0 /* one hour: beyond is a unit error */
@@ -59,8 +55,7 @@
 #define OFREP_BULK_PATH "/ofrep/v1/evaluate/flags"
 
 struct agt_http {
-    nng_http_server *server;
-    nng_http_handler *handler; /* owned by the server once added */
+    struct rp_httpd *srv;      /* owned */
     struct agt_viewref *views; /* borrowed */
     struct agt_stats *stats;   /* borrowed */
     struct agt_health *health; /* borrowed, may be NULL */
@@ -68,26 +63,13 @@ struct agt_http {
     char *host;                /* owned */
     char *state_dir;           /* owned */
     size_t map_size;
-    size_t max_body;
     bool has_key;
     uint8_t key_hash[crypto_generichash_BYTES]; /* of the API key */
-    int port;
-    pthread_mutex_t mtx;
-    pthread_cond_t cv;         /* inflight, gone */
-    size_t inflight;           /* requests not yet finished, under mtx */
-    bool closing;              /* under mtx */
-    bool gone;                 /* handler destructor ran, under mtx */
 };
 
 struct http_req {
+    struct rp_httpd_req base;  /* first: httpd.h allocates the whole */
     struct agt_http *h;
-    nng_aio *aio;              /* nng's handler aio: finished once */
-    nng_http_req *req;         /* borrowed until aio is finished */
-    nng_http_conn *conn;       /* borrowed likewise */
-    nng_aio *rxaio;            /* body read, or NULL */
-    uint8_t *body;             /* owned, body_len bytes, or NULL */
-    size_t body_len;
-    bool close;                /* answer with Connection: close */
     bool head;                 /* HEAD: treated as GET */
     enum agt_route route;
     bool found;                /* the path names a route */
@@ -99,48 +81,11 @@ struct http_req {
 /* Responses                                                           */
 /* ------------------------------------------------------------------ */
 
-static nng_http_res *
-res_bytes(uint16_t status, const char *ctype, const void *p, size_t n)
-{
-    nng_http_res *res = NULL;
-
-    if (nng_http_res_alloc(&res) != 0) {
-        return NULL;
-    }
-    nng_http_res_set_status(res, status);
-    if ((ctype != NULL &&
-            nng_http_res_set_header(res, "Content-Type", ctype) != 0) ||
-        (n > 0 && nng_http_res_copy_data(res, p, n) != 0)) {
-        nng_http_res_free(res);
-        return NULL;
-    }
-    return res;
-}
-
-/* j (consumed; NULL is out of memory) as the body. Small bodies are
- * dumped on the stack: most answers are one flag. */
+/* j (consumed; NULL is out of memory) as the body. */
 static nng_http_res *
 res_json(uint16_t status, json_t *j)
 {
-    char stackbuf[2048];
-    nng_http_res *res = NULL;
-    char *text;
-    size_t n;
-
-    if (j == NULL) {
-        return NULL;
-    }
-    n = json_dumpb(j, NULL, 0, JSON_COMPACT);
-    text = n <= sizeof(stackbuf) ? stackbuf : rp_alloc(n);
-    if (n > 0 && text != NULL &&
-        json_dumpb(j, text, n, JSON_COMPACT) == n) {
-        res = res_bytes(status, "application/json", text, n);
-    }
-    if (text != stackbuf) {
-        rp_free(text);
-    }
-    json_decref(j);
-    return res;
+    return j != NULL ? rp_httpd_res_json(status, j) : NULL;
 }
 
 static nng_http_res *res_error(uint16_t status, const char *key,
@@ -176,49 +121,9 @@ req_key(const struct http_req *r)
 }
 
 static void
-req_free(struct http_req *r)
-{
-    if (r->rxaio != NULL) {
-        /* We may be inside its own callback: nng frees it later. */
-        nng_aio_reap(r->rxaio);
-    }
-    rp_free(r->body);
-    rp_free(r);
-}
-
-/*
- * Hand res to nng and forget the request. A NULL res (out of memory)
- * fails the aio, which makes nng drop the connection.
- */
-static void
 req_finish(struct http_req *r, nng_http_res *res)
 {
-    struct agt_http *h = r->h;
-    nng_aio *aio = r->aio;
-
-    if (res != NULL && r->close) {
-        (void) nng_http_res_set_header(res, "Connection", "close");
-    }
-    agt_metrics_count_http(h->metrics, r->route,
-        res != NULL ? nng_http_res_get_status(res) : 500);
-    if (res != NULL) {
-        RAMP_LOG(RP_LOG_DEBUG, "RAMP-AGENT-HTTP-REQ",
-            "method=%s uri=\"%.128s\" status=%u",
-            nng_http_req_get_method(r->req), nng_http_req_get_uri(r->req),
-            (unsigned) nng_http_res_get_status(res));
-    }
-    req_free(r);
-    if (res != NULL) {
-        nng_aio_set_output(aio, 0, res);
-        nng_aio_finish(aio, 0);
-    } else {
-        nng_aio_finish(aio, NNG_ENOMEM);
-    }
-    pthread_mutex_lock(&h->mtx);
-    if (--h->inflight == 0) {
-        pthread_cond_broadcast(&h->cv);
-    }
-    pthread_mutex_unlock(&h->mtx);
+    rp_httpd_finish(&r->base, res);
 }
 
 /* ------------------------------------------------------------------ */
@@ -291,8 +196,8 @@ key_matches(const struct agt_http *h, const char *k)
 static nng_http_res *
 req_auth(struct http_req *r)
 {
-    const char *xk = nng_http_req_get_header(r->req, "X-API-Key");
-    const char *az = nng_http_req_get_header(r->req, "Authorization");
+    const char *xk = nng_http_req_get_header(r->base.req, "X-API-Key");
+    const char *az = nng_http_req_get_header(r->base.req, "Authorization");
     const char *given = NULL;
     nng_http_res *res;
 
@@ -334,10 +239,10 @@ req_json(struct http_req *r, json_t **out)
     json_t *j;
 
     *out = NULL;
-    if (r->body_len == 0) {
+    if (r->base.body_len == 0) {
         return NULL;
     }
-    j = json_loadb((const char *) r->body, r->body_len,
+    j = json_loadb((const char *) r->base.body, r->base.body_len,
         JSON_REJECT_DUPLICATES, &err);
     if (j == NULL) {
         return res_error(400, req_key(r), "PARSE_ERROR",
@@ -631,9 +536,9 @@ do_ofrep_bulk(struct http_req *r)
         out = NULL;
         goto done;
     }
-    inm = nng_http_req_get_header(r->req, "If-None-Match");
+    inm = nng_http_req_get_header(r->base.req, "If-None-Match");
     if (inm != NULL && etag_listed(inm, etag)) {
-        out = res_bytes(304, NULL, NULL, 0);
+        out = rp_httpd_res_bytes(304, NULL, NULL, 0);
         if (out != NULL && nng_http_res_set_header(out, "ETag", etag) != 0) {
             nng_http_res_free(out);
             out = NULL;
@@ -910,7 +815,7 @@ do_metrics(struct http_req *r)
         out = res_error(500, NULL, "GENERAL", "metrics: %s",
             ramp_strerror(rv));
     } else {
-        out = res_bytes(200, RP_PROM_CONTENT_TYPE, b.data, b.len);
+        out = rp_httpd_res_bytes(200, RP_PROM_CONTENT_TYPE, b.data, b.len);
     }
     rp_buf_fini(&b);
     return out;
@@ -942,7 +847,7 @@ do_readyz(struct http_req *r)
 static void
 req_route(struct http_req *r)
 {
-    const char *uri = nng_http_req_get_uri(r->req);
+    const char *uri = nng_http_req_get_uri(r->base.req);
     char path[HTTP_URI_MAX];
     size_t n;
 
@@ -962,9 +867,10 @@ req_route(struct http_req *r)
 }
 
 static void
-http_dispatch(struct http_req *r)
+http_dispatch(struct rp_httpd_req *base)
 {
-    const char *method = nng_http_req_get_method(r->req);
+    struct http_req *r = (struct http_req *) base;
+    const char *method = nng_http_req_get_method(r->base.req);
     nng_http_res *res;
     bool post;
 
@@ -1016,171 +922,48 @@ http_dispatch(struct http_req *r)
     req_finish(r, res);
 }
 
-static void
-http_body_cb(void *arg)
-{
-    struct http_req *r = arg;
-    int rc = nng_aio_result(r->rxaio);
-
-    if (rc != 0) {
-        /* The peer went away or the server is stopping: nothing to
-         * answer, and failing the aio makes nng drop the connection. */
-        struct agt_http *h = r->h;
-        nng_aio *aio = r->aio;
-
-        req_free(r);
-        nng_aio_finish(aio, rc);
-        pthread_mutex_lock(&h->mtx);
-        if (--h->inflight == 0) {
-            pthread_cond_broadcast(&h->cv);
-        }
-        pthread_mutex_unlock(&h->mtx);
-        return;
-    }
-    http_dispatch(r);
-}
-
-/* Content-Length: digits only (leading spaces allowed), no overflow. */
-static bool
-content_length(const char *s, uint64_t *out)
-{
-    uint64_t v = 0;
-
-    while (*s == ' ') {
-        s++;
-    }
-    if (*s == '\0') {
-        return false;
-    }
-    for (; *s != '\0'; s++) {
-        if (*s == ' ') {
-            break;
-        }
-        if (*s < '0' || *s > '9' || v > (UINT64_MAX / 2) / 10) {
-            return false;
-        }
-        v = v * 10 + (uint64_t) (*s - '0');
-    }
-    while (*s == ' ') {
-        s++;
-    }
-    if (*s != '\0') {
-        return false;
-    }
-    *out = v;
-    return true;
-}
+/* httpd.h's hooks */
 
 static void
-http_cb(nng_aio *aio)
+http_begin(struct rp_httpd_req *base)
 {
-    nng_http_req *req = nng_aio_get_input(aio, 0);
-    nng_http_handler *hd = nng_aio_get_input(aio, 1);
-    nng_http_conn *conn = nng_aio_get_input(aio, 2);
-    struct agt_http *h = nng_http_handler_get_data(hd);
-    struct http_req *r;
-    const char *cl;
-    uint64_t len = 0;
-    bool closing;
+    struct http_req *r = (struct http_req *) base;
 
-    r = rp_calloc(1, sizeof(*r));
-    if (r == NULL) {
-        nng_aio_finish(aio, NNG_ENOMEM);
-        return;
-    }
-    r->h = h;
-    r->aio = aio;
-    r->req = req;
-    r->conn = conn;
+    r->h = base->arg;
     req_route(r);
-    pthread_mutex_lock(&h->mtx);
-    h->inflight++;
-    closing = h->closing;
-    pthread_mutex_unlock(&h->mtx);
-    if (closing) {
-        r->close = true;
-        req_finish(r, res_error(503, req_key(r), "GENERAL", "shutting down"));
-        return;
-    }
-    if (nng_http_req_get_header(req, "Transfer-Encoding") != NULL) {
-        r->close = true;
-        req_finish(r, res_error(411, req_key(r), "GENERAL",
-                          "Transfer-Encoding is not supported: send the "
-                          "body with Content-Length"));
-        return;
-    }
-    cl = nng_http_req_get_header(req, "Content-Length");
-    if (cl != NULL && !content_length(cl, &len)) {
-        r->close = true;
-        req_finish(r, res_error(400, req_key(r), "PARSE_ERROR",
-                          "malformed Content-Length"));
-        return;
-    }
-    if (len > h->max_body) {
-        r->close = true;
-        req_finish(r, res_error(413, req_key(r), "GENERAL",
-                          "body of %llu bytes is over the limit of %zu",
-                          (unsigned long long) len, h->max_body));
-        return;
-    }
-    if (len > 0) {
-        nng_iov iov;
-
-        r->body = rp_alloc((size_t) len);
-        if (r->body == NULL ||
-            nng_aio_alloc(&r->rxaio, http_body_cb, r) != 0) {
-            r->close = true;
-            req_finish(r, res_error(503, req_key(r), "GENERAL", "out of memory"));
-            return;
-        }
-        r->body_len = (size_t) len;
-        iov.iov_buf = r->body;
-        iov.iov_len = r->body_len;
-        nng_aio_set_iov(r->rxaio, 1, &iov);
-        nng_http_conn_read_all(conn, r->rxaio);
-        return;
-    }
-    http_dispatch(r);
 }
+
+static nng_http_res *
+http_refuse(struct rp_httpd_req *base, enum rp_httpd_refusal why,
+    uint16_t status, const char *msg)
+{
+    struct http_req *r = (struct http_req *) base;
+
+    return res_error(status, req_key(r),
+        why == RP_HTTPD_BAD_LENGTH ? "PARSE_ERROR" : "GENERAL", "%s", msg);
+}
+
+static void
+http_end(struct rp_httpd_req *base, uint16_t status)
+{
+    struct http_req *r = (struct http_req *) base;
+
+    if (status != 0) {
+        agt_metrics_count_http(r->h->metrics, r->route, status);
+    }
+}
+
+static const struct rp_httpd_ops http_ops = {
+    .req_size = sizeof(struct http_req),
+    .begin = http_begin,
+    .refuse = http_refuse,
+    .dispatch = http_dispatch,
+    .end = http_end,
+};
 
 /* ------------------------------------------------------------------ */
 /* Start and stop                                                      */
 /* ------------------------------------------------------------------ */
-
-/* Runs when nng frees the handler: no callback can follow. */
-static void
-http_handler_gone(void *arg)
-{
-    struct agt_http *h = arg;
-
-    pthread_mutex_lock(&h->mtx);
-    h->gone = true;
-    pthread_cond_broadcast(&h->cv);
-    pthread_mutex_unlock(&h->mtx);
-}
-
-static bool
-http_wait_gone(struct agt_http *h)
-{
-    struct timespec dl;
-    bool gone;
-
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += HTTP_CLOSE_WAIT_S;
-    pthread_mutex_lock(&h->mtx);
-    while (!h->gone) {
-        if (pthread_cond_timedwait(&h->cv, &h->mtx, &dl) == ETIMEDOUT) {
-            break;
-        }
-    }
-    gone = h->gone;
-    pthread_mutex_unlock(&h->mtx);
-    if (!gone) {
-        RAMP_LOG(RP_LOG_WARNING, "RAMP-AGENT-HTTP-CLOSE-SLOW", "wait_s=%d",
-            HTTP_CLOSE_WAIT_S);
-    }
-    return gone;
-}
 
 static void
 http_free(struct agt_http *h)
@@ -1189,8 +972,6 @@ http_free(struct agt_http *h)
     rp_free(h->host);
     rp_free(h->state_dir);
     sodium_memzero(h->key_hash, sizeof(h->key_hash));
-    pthread_cond_destroy(&h->cv);
-    pthread_mutex_destroy(&h->mtx);
     rp_free(h);
 }
 
@@ -1231,63 +1012,26 @@ http_load_key(struct agt_http *h, const char *path)
 }
 
 static ramp_err
-http_listen(struct agt_http *h, const char *addr)
+http_listen(struct agt_http *h, const char *addr, size_t max_body)
 {
+    struct rp_httpd_opts ho = {
+        .max_body = max_body,
+        .ops = &http_ops,
+        .arg = h,
+        .ev_req = "RAMP-AGENT-HTTP-REQ",
+        .ev_close_slow = "RAMP-AGENT-HTTP-CLOSE-SLOW",
+        .ev_listen_fail = "RAMP-AGENT-HTTP-LISTEN-FAIL",
+        .addr_key = "addr",
+        .addr = addr,
+    };
     char url[512];
-    nng_url *u = NULL;
-    nng_sockaddr sa;
-    int rc;
 
     if ((size_t) snprintf(url, sizeof(url), "http://%s", addr) >=
         sizeof(url)) {
         return RAMP_EINVAL;
     }
-    rc = nng_url_parse(&u, url);
-    if (rc != 0) {
-        return RAMP_EINVAL;
-    }
-    rc = nng_http_server_hold(&h->server, u);
-    nng_url_free(u);
-    if (rc != 0) {
-        return rc == NNG_ENOMEM ? RAMP_ENOMEM : RAMP_EINVAL;
-    }
-    rc = nng_http_handler_alloc(&h->handler, "/", http_cb);
-    if (rc == 0) {
-        rc = nng_http_handler_set_method(h->handler, NULL);
-    }
-    if (rc == 0) {
-        rc = nng_http_handler_set_tree(h->handler);
-    }
-    if (rc == 0) {
-        rc = nng_http_handler_collect_body(h->handler, false, 0);
-    }
-    if (rc == 0) {
-        rc = nng_http_handler_set_data(h->handler, h, http_handler_gone);
-    }
-    if (rc == 0) {
-        rc = nng_http_server_add_handler(h->server, h->handler);
-    } else if (h->handler != NULL) {
-        nng_http_handler_free(h->handler);
-    }
-    if (rc != 0) {
-        nng_http_server_release(h->server);
-        h->server = NULL;
-        return rc == NNG_ENOMEM ? RAMP_ENOMEM : RAMP_EINVAL;
-    }
-    rc = nng_http_server_start(h->server);
-    if (rc != 0) {
-        RAMP_LOG(RP_LOG_ERR, "RAMP-AGENT-HTTP-LISTEN-FAIL",
-            "addr=%s err=\"%s\"", addr, nng_strerror(rc));
-        return rc == NNG_EADDRINUSE ? RAMP_EEXIST : RAMP_EIO;
-    }
-    if (nng_http_server_get_addr(h->server, &sa) == 0) {
-        if (sa.s_family == NNG_AF_INET) {
-            h->port = ntohs(sa.s_in.sa_port);
-        } else if (sa.s_family == NNG_AF_INET6) {
-            h->port = ntohs(sa.s_in6.sa_port);
-        }
-    }
-    return RAMP_OK;
+    ho.url = url;
+    return rp_httpd_start(&ho, &h->srv);
 }
 
 ramp_err
@@ -1295,6 +1039,7 @@ agt_http_start(const struct agt_http_opts *o, struct agt_viewref *views,
     struct agt_stats *stats, struct agt_health *health, struct agt_http **out)
 {
     struct agt_http *h;
+    size_t max_body;
     ramp_err rv;
 
     if (o == NULL || o->addr == NULL || o->host == NULL || views == NULL ||
@@ -1308,13 +1053,10 @@ agt_http_start(const struct agt_http_opts *o, struct agt_viewref *views,
     if (h == NULL) {
         return RAMP_ENOMEM;
     }
-    pthread_mutex_init(&h->mtx, NULL);
-    pthread_cond_init(&h->cv, NULL);
     h->views = views;
     h->stats = stats;
     h->health = health;
     h->map_size = o->map_size;
-    h->max_body = o->max_body != 0 ? o->max_body : AGT_HTTP_BODY_DEFAULT;
     h->host = rp_strdup(o->host);
     h->state_dir = o->state_dir != NULL ? rp_strdup(o->state_dir) : NULL;
     if (h->host == NULL || (o->state_dir != NULL && h->state_dir == NULL)) {
@@ -1333,22 +1075,16 @@ agt_http_start(const struct agt_http_opts *o, struct agt_viewref *views,
             return rv;
         }
     }
-    rv = http_listen(h, o->addr);
+    max_body = o->max_body != 0 ? o->max_body : AGT_HTTP_BODY_DEFAULT;
+    rv = http_listen(h, o->addr, max_body);
     if (rv != RAMP_OK) {
-        if (h->server == NULL) {
-            http_free(h);
-            return rv;
-        }
-        /* The handler is the server's now; its destructor marks h gone. */
-        nng_http_server_release(h->server);
-        if (http_wait_gone(h)) {
-            http_free(h);
-        }
+        /* rp_httpd_start calls no hook once it has failed. */
+        http_free(h);
         return rv;
     }
     RAMP_LOG(RP_LOG_INFO, "RAMP-AGENT-HTTP-LISTEN",
-        "addr=%s port=%d max_body=%zu auth=%s", o->addr, h->port, h->max_body,
-        h->has_key ? "key" : "none");
+        "addr=%s port=%d max_body=%zu auth=%s", o->addr,
+        rp_httpd_port(h->srv), max_body, h->has_key ? "key" : "none");
     *out = h;
     return RAMP_OK;
 }
@@ -1356,7 +1092,7 @@ agt_http_start(const struct agt_http_opts *o, struct agt_viewref *views,
 int
 agt_http_port(const struct agt_http *h)
 {
-    return h->port;
+    return rp_httpd_port(h->srv);
 }
 
 void
@@ -1365,19 +1101,8 @@ agt_http_stop(struct agt_http *h)
     if (h == NULL) {
         return;
     }
-    /* No new connections; open ones are aborted, which fails their body
-     * reads. Answers in progress finish on their own. */
-    nng_http_server_stop(h->server);
-    pthread_mutex_lock(&h->mtx);
-    h->closing = true;
-    while (h->inflight > 0) {
-        pthread_cond_wait(&h->cv, &h->mtx);
-    }
-    pthread_mutex_unlock(&h->mtx);
-    nng_http_server_release(h->server);
-    /* nng frees the handler once the last connection is reaped; bounded,
-     * so a stuck peer cannot hang shutdown, at the price of a leak. */
-    if (http_wait_gone(h)) {
+    /* A stuck peer leaks the server; its hooks still use h. */
+    if (rp_httpd_free(h->srv)) {
         http_free(h);
     }
 }

@@ -18,15 +18,13 @@
  * If-Match race-free between API clients: the version read and the
  * write happen with no other API write in between.
  *
- * Lifetime: nng may call the handler until its server is gone, so the
- * struct lives until the handler's data destructor has run, which nng
- * does only after the last connection (and so the last callback) ended.
+ * The server itself, body reading, those refusals and the handler's
+ * lifetime are httpd/httpd.c, shared with the agent's HTTP server.
  */
 #include "api.h"
 #include "api_ext.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,7 +33,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <arpa/inet.h>
 #include <jansson.h>
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
@@ -45,6 +42,7 @@
 #include "codec.h"
 #include "config.h"
 #include "events.h"
+#include "httpd.h"
 #include "json.h"
 #include "log.h"
 #include "model.h"
@@ -53,7 +51,6 @@
 #define API_QUEUE_DEFAULT 1024
 #define API_PARAM_MAX 256  /* bytes of one decoded query value */
 #define API_URI_MAX 2048   /* longer request targets are refused */
-#define API_CLOSE_WAIT_S 5 /* bound on waiting for nng to let go */
 
 enum api_route {
     R_NONE,
@@ -74,14 +71,8 @@ enum api_method { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M_OTHER };
 enum api_cond { C_NONE, C_ANY, C_VERSION };
 
 struct api_req {
+    struct rp_httpd_req base; /* first: httpd.h allocates the whole */
     struct ctl_api *a;
-    nng_aio *aio;        /* nng's handler aio: finished exactly once */
-    nng_http_req *req;   /* borrowed until the aio is finished */
-    nng_http_conn *conn; /* borrowed likewise */
-    nng_aio *rxaio;      /* body read, or NULL */
-    uint8_t *body;       /* owned, body_len bytes, or NULL */
-    size_t body_len;
-    bool close; /* answer with Connection: close */
     enum api_route route;
     enum api_method method;
     char param[RP_KEY_MAX + 2]; /* {key} or {name}, NUL-terminated */
@@ -103,23 +94,17 @@ struct ctl_api_call {
 };
 
 struct ctl_api {
-    nng_http_server *server;
-    nng_http_handler *handler; /* owned by the server once added */
+    struct rp_httpd *srv;      /* owned */
     struct ctl_store *st;      /* borrowed */
     struct ctl_pub *pub;       /* borrowed */
     struct ctl_events *events; /* borrowed, may be NULL */
-    size_t max_body;
     size_t queue_max;
-    int port;
     pthread_mutex_t mtx;
-    pthread_cond_t cv;           /* queue, inflight, gone */
+    pthread_cond_t cv;           /* queue, closing */
     struct api_req *head, *tail; /* write queue, under mtx */
     size_t queued;               /* under mtx */
-    size_t inflight;             /* requests not yet finished, under mtx */
     bool closing;                /* under mtx */
-    bool gone;                   /* handler destructor ran, under mtx */
     pthread_t writer;
-    bool writer_started;
     struct ctl_api_ext ext[CTL_API_EXT_MAX]; /* copied from the opts */
     size_t next;
 };
@@ -141,29 +126,7 @@ now_ms(void)
 static nng_http_res *
 res_json(uint16_t status, json_t *j)
 {
-    nng_http_res *res = NULL;
-    char *text = NULL;
-    size_t n = 0;
-
-    if (nng_http_res_alloc(&res) != 0) {
-        json_decref(j);
-        return NULL;
-    }
-    nng_http_res_set_status(res, status);
-    if (j != NULL) {
-        n = json_dumpb(j, NULL, 0, JSON_COMPACT);
-        text = n > 0 ? rp_alloc(n + 1) : NULL;
-        if (text == NULL || json_dumpb(j, text, n, JSON_COMPACT) != n ||
-            nng_http_res_set_header(res, "Content-Type", "application/json") !=
-                0 ||
-            nng_http_res_copy_data(res, text, n) != 0) {
-            nng_http_res_free(res);
-            res = NULL;
-        }
-        rp_free(text);
-        json_decref(j);
-    }
-    return res;
+    return rp_httpd_res_json(status, j);
 }
 
 static const char *
@@ -264,51 +227,9 @@ res_store_err(ramp_err rv, const char *what)
 }
 
 static void
-req_free(struct api_req *r)
-{
-    if (r->rxaio != NULL) {
-        /* We may be inside its own callback: nng frees it later. */
-        nng_aio_reap(r->rxaio);
-    }
-    json_decref(r->json);
-    rp_free(r->body);
-    rp_free(r);
-}
-
-/*
- * Hand res to nng and forget the request. A NULL res (out of memory)
- * fails the aio, which makes nng drop the connection: nothing better
- * can be said without memory.
- */
-static void
 req_finish(struct api_req *r, nng_http_res *res)
 {
-    struct ctl_api *a = r->a;
-    nng_aio *aio = r->aio;
-
-    if (res != NULL && r->close) {
-        (void) nng_http_res_set_header(res, "Connection", "close");
-    }
-    if (res != NULL) {
-        RAMP_LOG(RP_LOG_DEBUG, "RAMP-API-REQ",
-            "method=%s uri=\"%.128s\" "
-            "status=%u",
-            nng_http_req_get_method(r->req), nng_http_req_get_uri(r->req),
-            (unsigned) nng_http_res_get_status(res));
-    }
-    req_free(r);
-    if (res != NULL) {
-        nng_aio_set_output(aio, 0, res);
-        nng_aio_finish(aio, 0);
-    } else {
-        nng_aio_finish(aio, NNG_ENOMEM);
-    }
-    pthread_mutex_lock(&a->mtx);
-    a->inflight--;
-    if (a->inflight == 0) {
-        pthread_cond_broadcast(&a->cv);
-    }
-    pthread_mutex_unlock(&a->mtx);
+    rp_httpd_finish(&r->base, res);
 }
 
 /* ------------------------------------------------------------------ */
@@ -681,7 +602,7 @@ param_int(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 static nng_http_res *
 cond_parse(struct api_req *r, enum api_cond *c, uint64_t *version)
 {
-    const char *h = nng_http_req_get_header(r->req, "If-Match");
+    const char *h = nng_http_req_get_header(r->base.req, "If-Match");
     char num[24];
     size_t n;
 
@@ -749,17 +670,17 @@ body_json(struct api_req *r, bool merge_patch)
         "application/merge-patch+json", "application/json", NULL};
     json_error_t err;
 
-    if (!ctype_is(nng_http_req_get_header(r->req, "Content-Type"),
+    if (!ctype_is(nng_http_req_get_header(r->base.req, "Content-Type"),
             merge_patch ? json_patch : json_only)) {
         return res_error(415, NULL, "Content-Type must be %s",
             merge_patch ? "application/merge-patch+json or application/json"
                         : "application/json");
     }
-    if (r->body_len == 0) {
+    if (r->base.body_len == 0) {
         return res_error(400, "", "a JSON body is required");
     }
     r->json = json_loadb(
-        (const char *) r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
+        (const char *) r->base.body, r->base.body_len, JSON_REJECT_DUPLICATES, &err);
     if (r->json == NULL) {
         return res_error(400, "", "malformed JSON at line %d column %d: %s",
             err.line, err.column, err.text);
@@ -833,7 +754,7 @@ static nng_http_res *
 do_flag_get(struct api_req *r)
 {
     struct rp_flag *f = NULL;
-    const char *inm = nng_http_req_get_header(r->req, "If-None-Match");
+    const char *inm = nng_http_req_get_header(r->base.req, "If-None-Match");
     nng_http_res *res;
     ramp_err rv;
 
@@ -1396,7 +1317,7 @@ api_writer_main(void *arg)
 static nng_http_res *
 api_auth(struct api_req *r)
 {
-    const char *h = nng_http_req_get_header(r->req, "Authorization");
+    const char *h = nng_http_req_get_header(r->base.req, "Authorization");
     int need = route_role(r, r->route, r->method);
     nng_http_res *res;
     ramp_err rv;
@@ -1448,7 +1369,7 @@ body_none(struct api_req *r)
     const char *k;
     json_t *v;
 
-    if (r->body_len == 0) {
+    if (r->base.body_len == 0) {
         return NULL;
     }
     res = body_json(r, false);
@@ -1483,7 +1404,7 @@ ext_check(struct api_req *r)
     case CTL_BODY_REQUIRED:
         return body_json(r, r->method == M_PATCH);
     case CTL_BODY_OPTIONAL:
-        return r->body_len == 0 ? NULL : body_json(r, false);
+        return r->base.body_len == 0 ? NULL : body_json(r, false);
     default:
         return body_none(r);
     }
@@ -1493,7 +1414,7 @@ ext_check(struct api_req *r)
 static nng_http_res *
 api_check(struct api_req *r)
 {
-    const char *uri = nng_http_req_get_uri(r->req);
+    const char *uri = nng_http_req_get_uri(r->base.req);
     char path[API_URI_MAX];
     const char *q;
     size_t n;
@@ -1507,7 +1428,7 @@ api_check(struct api_req *r)
     memcpy(path, uri, n);
     path[n] = '\0';
     snprintf(r->query, sizeof(r->query), "%s", q != NULL ? q + 1 : "");
-    r->method = method_of(nng_http_req_get_method(r->req));
+    r->method = method_of(nng_http_req_get_method(r->base.req));
     if (!route_match(r, path)) {
         return res_error(404, NULL, "no such route");
     }
@@ -1515,7 +1436,7 @@ api_check(struct api_req *r)
         char allow[64];
 
         res = res_error(405, NULL, "method %s not allowed here",
-            nng_http_req_get_method(r->req));
+            nng_http_req_get_method(r->base.req));
         if (r->route == R_EXT) {
             ext_allow(r->ext, allow, sizeof(allow));
         } else {
@@ -1565,8 +1486,9 @@ api_check(struct api_req *r)
 }
 
 static void
-api_dispatch(struct api_req *r)
+api_dispatch(struct rp_httpd_req *base)
 {
+    struct api_req *r = (struct api_req *) base;
     struct ctl_api *a = r->a;
     nng_http_res *res = api_check(r);
 
@@ -1623,150 +1545,43 @@ api_dispatch(struct api_req *r)
     req_finish(r, res);
 }
 
+/* httpd.h's hooks */
+
 static void
-api_body_cb(void *arg)
+api_begin(struct rp_httpd_req *base)
 {
-    struct api_req *r = arg;
-    int rc = nng_aio_result(r->rxaio);
-
-    if (rc != 0) {
-        /* The peer went away or the server is stopping: nothing to
-         * answer, and failing the aio makes nng drop the connection. */
-        struct ctl_api *a = r->a;
-        nng_aio *aio = r->aio;
-
-        req_free(r);
-        nng_aio_finish(aio, rc);
-        pthread_mutex_lock(&a->mtx);
-        if (--a->inflight == 0) {
-            pthread_cond_broadcast(&a->cv);
-        }
-        pthread_mutex_unlock(&a->mtx);
-        return;
-    }
-    api_dispatch(r);
+    ((struct api_req *) base)->a = base->arg;
 }
 
-/* Content-Length as a number; false if malformed. */
-static bool
-content_length(const char *h, uint64_t *out)
+static nng_http_res *
+api_refuse(struct rp_httpd_req *base, enum rp_httpd_refusal why,
+    uint16_t status, const char *msg)
 {
-    while (*h == ' ') {
-        h++;
+    (void) base;
+    if (why == RP_HTTPD_BAD_LENGTH) {
+        return res_error(status, "Content-Length", "malformed");
     }
-    return param_int(h, 0, UINT64_MAX / 2, out);
+    return res_error(status, NULL, "%s", msg);
 }
 
 static void
-api_cb(nng_aio *aio)
+api_end(struct rp_httpd_req *base, uint16_t status)
 {
-    nng_http_req *req = nng_aio_get_input(aio, 0);
-    nng_http_handler *h = nng_aio_get_input(aio, 1);
-    nng_http_conn *conn = nng_aio_get_input(aio, 2);
-    struct ctl_api *a = nng_http_handler_get_data(h);
-    struct api_req *r;
-    const char *cl;
-    uint64_t len = 0;
-    bool closing;
-
-    r = rp_calloc(1, sizeof(*r));
-    if (r == NULL) {
-        nng_aio_finish(aio, NNG_ENOMEM);
-        return;
-    }
-    r->a = a;
-    r->aio = aio;
-    r->req = req;
-    r->conn = conn;
-    pthread_mutex_lock(&a->mtx);
-    a->inflight++;
-    closing = a->closing;
-    pthread_mutex_unlock(&a->mtx);
-    if (closing) {
-        r->close = true;
-        req_finish(r, res_error(503, NULL, "shutting down"));
-        return;
-    }
-    /* nng would silently ignore a chunked body and then parse it as the
-     * next request (DESIGN §10): refuse, and close. */
-    if (nng_http_req_get_header(req, "Transfer-Encoding") != NULL) {
-        r->close = true;
-        req_finish(r, res_error(411, NULL,
-                          "Transfer-Encoding is not supported: send the "
-                          "body with Content-Length"));
-        return;
-    }
-    cl = nng_http_req_get_header(req, "Content-Length");
-    if (cl != NULL && !content_length(cl, &len)) {
-        r->close = true;
-        req_finish(r, res_error(400, "Content-Length", "malformed"));
-        return;
-    }
-    if (len > a->max_body) {
-        r->close = true;
-        req_finish(r,
-            res_error(413, NULL, "body of %llu bytes is over the limit of %zu",
-                (unsigned long long) len, a->max_body));
-        return;
-    }
-    if (len > 0) {
-        nng_iov iov;
-
-        r->body = rp_alloc((size_t) len);
-        if (r->body == NULL || nng_aio_alloc(&r->rxaio, api_body_cb, r) != 0) {
-            r->close = true;
-            req_finish(r, res_error(503, NULL, "out of memory"));
-            return;
-        }
-        r->body_len = (size_t) len;
-        iov.iov_buf = r->body;
-        iov.iov_len = r->body_len;
-        nng_aio_set_iov(r->rxaio, 1, &iov);
-        nng_http_conn_read_all(conn, r->rxaio);
-        return;
-    }
-    api_dispatch(r);
+    (void) status;
+    json_decref(((struct api_req *) base)->json);
 }
+
+static const struct rp_httpd_ops api_ops = {
+    .req_size = sizeof(struct api_req),
+    .begin = api_begin,
+    .refuse = api_refuse,
+    .dispatch = api_dispatch,
+    .end = api_end,
+};
 
 /* ------------------------------------------------------------------ */
 /* Open and close                                                      */
 /* ------------------------------------------------------------------ */
-
-/* Runs when nng frees the handler: no callback can follow. */
-static void
-api_handler_gone(void *arg)
-{
-    struct ctl_api *a = arg;
-
-    pthread_mutex_lock(&a->mtx);
-    a->gone = true;
-    pthread_cond_broadcast(&a->cv);
-    pthread_mutex_unlock(&a->mtx);
-}
-
-/* Wait (bounded) for api_handler_gone(); true if it ran. */
-static bool
-api_wait_gone(struct ctl_api *a)
-{
-    struct timespec dl;
-    bool gone;
-
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += API_CLOSE_WAIT_S;
-    pthread_mutex_lock(&a->mtx);
-    while (!a->gone) {
-        if (pthread_cond_timedwait(&a->cv, &a->mtx, &dl) == ETIMEDOUT) {
-            break;
-        }
-    }
-    gone = a->gone;
-    pthread_mutex_unlock(&a->mtx);
-    if (!gone) {
-        RAMP_LOG(RP_LOG_WARNING, "RAMP-API-CLOSE-SLOW", "wait_s=%d",
-            API_CLOSE_WAIT_S);
-    }
-    return gone;
-}
 
 static void
 api_free(struct ctl_api *a)
@@ -1776,18 +1591,36 @@ api_free(struct ctl_api *a)
     rp_free(a);
 }
 
+/* Tell the writer to drain its queue with 503s and end; wait for it. */
+static void
+api_writer_stop(struct ctl_api *a)
+{
+    pthread_mutex_lock(&a->mtx);
+    a->closing = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mtx);
+    pthread_join(a->writer, NULL);
+}
+
 ramp_err
 ctl_api_open(const struct ctl_api_opts *o, struct ctl_store *st,
     struct ctl_pub *pub, struct ctl_api **out)
 {
+    struct rp_httpd_opts ho = {
+        .ops = &api_ops,
+        .ev_req = "RAMP-API-REQ",
+        .ev_close_slow = "RAMP-API-CLOSE-SLOW",
+        .ev_listen_fail = "RAMP-API-LISTEN-FAIL",
+        .addr_key = "url",
+    };
     struct ctl_api *a;
-    nng_url *url = NULL;
-    nng_sockaddr sa;
-    int rc;
-    ramp_err rv = RAMP_OK;
+    ramp_err rv;
 
     if (o == NULL || o->url == NULL || st == NULL || pub == NULL ||
         out == NULL) {
+        return RAMP_EINVAL;
+    }
+    if (o->next > CTL_API_EXT_MAX) {
         return RAMP_EINVAL;
     }
     a = rp_calloc(1, sizeof(*a));
@@ -1796,105 +1629,41 @@ ctl_api_open(const struct ctl_api_opts *o, struct ctl_store *st,
     }
     a->st = st;
     a->pub = pub;
-    a->max_body = o->max_body != 0 ? o->max_body : API_MAX_BODY_DEFAULT;
     a->queue_max = o->write_queue != 0 ? o->write_queue : API_QUEUE_DEFAULT;
     a->events = o->events;
     pthread_mutex_init(&a->mtx, NULL);
     pthread_cond_init(&a->cv, NULL);
-    if (o->next > CTL_API_EXT_MAX) {
-        api_free(a);
-        return RAMP_EINVAL;
-    }
     for (size_t i = 0; i < o->next; i++) {
         a->ext[i] = o->ext[i];
     }
     a->next = o->next;
-
-    rc = nng_url_parse(&url, o->url);
-    if (rc != 0) {
-        api_free(a);
-        return RAMP_EINVAL;
-    }
-    rc = nng_http_server_hold(&a->server, url);
-    nng_url_free(url);
-    if (rc != 0) {
-        api_free(a);
-        return rc == NNG_ENOMEM ? RAMP_ENOMEM : RAMP_EINVAL;
-    }
-    /* https: the daemon's certificate (ctl_tls_set), never nng's empty
-     * default, which would fail every handshake. */
-    if (strncmp(o->url, "https://", 8) == 0) {
-        rc = ctl_tls_server() != NULL
-            ? nng_http_server_set_tls(a->server, ctl_tls_server())
-            : NNG_EINVAL;
-        if (rc != 0) {
-            nng_http_server_release(a->server);
-            api_free(a);
-            return RAMP_EINVAL;
-        }
-    }
-    /* One handler for everything: "/" as a tree, any method, no body
-     * collection (see the file comment). */
-    rc = nng_http_handler_alloc(&a->handler, "/", api_cb);
-    if (rc == 0) {
-        rc = nng_http_handler_set_method(a->handler, NULL);
-    }
-    if (rc == 0) {
-        rc = nng_http_handler_set_tree(a->handler);
-    }
-    if (rc == 0) {
-        rc = nng_http_handler_collect_body(a->handler, false, 0);
-    }
-    if (rc == 0) {
-        rc = nng_http_handler_set_data(a->handler, a, api_handler_gone);
-    }
-    if (rc == 0) {
-        rc = nng_http_server_add_handler(a->server, a->handler);
-    } else if (a->handler != NULL) {
-        nng_http_handler_free(a->handler);
-    }
-    if (rc != 0) {
-        nng_http_server_release(a->server);
-        api_free(a);
-        return rc == NNG_ENOMEM ? RAMP_ENOMEM : RAMP_EINVAL;
-    }
-    rc = nng_http_server_start(a->server);
-    if (rc != 0) {
-        RAMP_LOG(RP_LOG_ERR, "RAMP-API-LISTEN-FAIL", "url=%s err=\"%s\"",
-            o->url, nng_strerror(rc));
-        rv = RAMP_EIO;
-        goto fail;
-    }
-    rc = nng_http_server_get_addr(a->server, &sa);
-    if (rc == 0 && sa.s_family == NNG_AF_INET) {
-        a->port = ntohs(sa.s_in.sa_port);
-    } else if (rc == 0 && sa.s_family == NNG_AF_INET6) {
-        a->port = ntohs(sa.s_in6.sa_port);
-    }
+    /* The writer first: once the server runs, writes may be queued. */
     if (pthread_create(&a->writer, NULL, api_writer_main, a) != 0) {
-        nng_http_server_stop(a->server);
-        rv = RAMP_ESYSTEM;
-        goto fail;
+        api_free(a);
+        return RAMP_ESYSTEM;
     }
-    a->writer_started = true;
+    ho.url = o->url;
+    ho.addr = o->url;
+    /* https: the daemon's certificate (ctl_tls_set). */
+    ho.tls = ctl_tls_server();
+    ho.max_body = o->max_body != 0 ? o->max_body : API_MAX_BODY_DEFAULT;
+    ho.arg = a;
+    rv = rp_httpd_start(&ho, &a->srv);
+    if (rv != RAMP_OK) {
+        api_writer_stop(a);
+        api_free(a);
+        return rv == RAMP_EEXIST ? RAMP_EIO : rv;
+    }
     RAMP_LOG(RP_LOG_INFO, "RAMP-API-LISTEN", "url=%s port=%d max_body=%zu",
-        o->url, a->port, a->max_body);
+        o->url, rp_httpd_port(a->srv), ho.max_body);
     *out = a;
     return RAMP_OK;
-
-fail:
-    /* The handler is the server's now; its destructor marks a gone. */
-    nng_http_server_release(a->server);
-    if (api_wait_gone(a)) {
-        api_free(a);
-    }
-    return rv;
 }
 
 int
 ctl_api_port(struct ctl_api *a)
 {
-    return a->port;
+    return rp_httpd_port(a->srv);
 }
 
 void
@@ -1904,25 +1673,12 @@ ctl_api_close(struct ctl_api *a)
         return;
     }
     /* No new connections; open ones are aborted, which fails their
-     * body reads. Requests already queued still hold nng's aio. */
-    nng_http_server_stop(a->server);
-    pthread_mutex_lock(&a->mtx);
-    a->closing = true;
-    pthread_cond_broadcast(&a->cv);
-    pthread_mutex_unlock(&a->mtx);
-    if (a->writer_started) {
-        pthread_join(a->writer, NULL);
-    }
-    pthread_mutex_lock(&a->mtx);
-    while (a->inflight > 0) {
-        pthread_cond_wait(&a->cv, &a->mtx);
-    }
-    pthread_mutex_unlock(&a->mtx);
-    nng_http_server_release(a->server);
-    /* nng frees the handler (and calls api_handler_gone) once the last
-     * connection is reaped; the wait is bounded so a stuck peer cannot
-     * hang shutdown, at the price of leaking this struct. */
-    if (api_wait_gone(a)) {
+     * body reads. Requests already queued still hold nng's aio: the
+     * writer answers them 503 before it ends. */
+    rp_httpd_stop(a->srv);
+    api_writer_stop(a);
+    /* A stuck peer leaks the server; its hooks still use a. */
+    if (rp_httpd_free(a->srv)) {
         api_free(a);
     }
 }
@@ -1934,7 +1690,7 @@ ctl_api_close(struct ctl_api *a)
 const char *
 ctl_api_call_method(const struct ctl_api_call *c)
 {
-    return nng_http_req_get_method(c->r.req);
+    return nng_http_req_get_method(c->r.base.req);
 }
 
 bool
@@ -1973,7 +1729,7 @@ ctl_api_call_json(const struct ctl_api_call *c)
 const char *
 ctl_api_call_header(const struct ctl_api_call *c, const char *name)
 {
-    return nng_http_req_get_header(c->r.req, name);
+    return nng_http_req_get_header(c->r.base.req, name);
 }
 
 const char *
@@ -2028,16 +1784,5 @@ nng_http_res *
 ctl_api_res_text(uint16_t status, const char *ctype, const char *text,
     size_t n)
 {
-    nng_http_res *res = NULL;
-
-    if (nng_http_res_alloc(&res) != 0) {
-        return NULL;
-    }
-    nng_http_res_set_status(res, status);
-    if (nng_http_res_set_header(res, "Content-Type", ctype) != 0 ||
-        (n > 0 && nng_http_res_copy_data(res, text, n) != 0)) {
-        nng_http_res_free(res);
-        return NULL;
-    }
-    return res;
+    return rp_httpd_res_bytes(status, ctype, text, n);
 }
