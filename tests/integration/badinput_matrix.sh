@@ -71,6 +71,7 @@ dump >"$WORK/dump.before"
 [ -s "$WORK/dump.before" ] || it_fail "mdb_dump printed nothing"
 it_start_controller
 CASES=0
+LAST_STATE=
 
 # http NAME STATUS CODE FIELD CURL-ARGS...: FIELD "-" means no field
 # member is expected; "" means the document as a whole.
@@ -78,7 +79,7 @@ http() {
     local name=$1 status=$2 code=$3 field=$4
     shift 4
     local before after out got body
-    before=$(state)
+    before=${LAST_STATE:-$(state)}
     out=$(curl -sS --max-time 10 -w '\n%{http_code}' "$@") ||
         it_fail "$name: curl failed"
     got=${out##*$'\n'}
@@ -97,6 +98,7 @@ http() {
         it_fail "$name: no message in $body"
     after=$(state)
     [ "$before" = "$after" ] || it_fail "$name: the store changed"
+    LAST_STATE=$after # nothing else writes: the next case's "before"
     CASES=$((CASES + 1))
 }
 
@@ -105,7 +107,7 @@ cli() {
     local name=$1 want=$2 re=$3
     shift 3
     local before after rc=0
-    before=$(state)
+    before=${LAST_STATE:-$(state)}
     timeout -k 2 30 "$CLI" "$@" >"$WORK/cli.out" 2>"$WORK/cli.err" </dev/null ||
         rc=$?
     it_assert_eq "$name: exit ($(head -c 300 "$WORK/cli.err"))" "$want" "$rc"
@@ -113,6 +115,7 @@ cli() {
         it_fail "$name: stderr '$(cat "$WORK/cli.err")' does not match /$re/"
     after=$(state)
     [ "$before" = "$after" ] || it_fail "$name: the store changed"
+    LAST_STATE=$after # nothing else writes: the next case's "before"
     CASES=$((CASES + 1))
 }
 
