@@ -277,6 +277,7 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
     if (rv == RAMP_OK) {
         msrc.st = st;
         msrc.pub = pub;
+        msrc.health = health;
         msrc.data_dir = so.path;
         msrc.map_size = so.map_size;
         ext[next++] = (struct ctl_api_ext){ctl_metrics_routes,
