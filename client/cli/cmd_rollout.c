@@ -256,8 +256,8 @@ cli_rollout_start_body(struct cli *c, const struct cli_args *a, json_t **out)
     for (size_t i = 0; i < RO_NPOLICY; i++) {
         const struct ro_policy_opt *p = &ro_policy_opts[i];
         const char *s = cli_arg(a, p->opt);
-        int64_t n;
-        double d;
+        int64_t n = 0;
+        double d = 0;
 
         if (s == NULL) {
             continue;
