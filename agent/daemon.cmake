@@ -8,6 +8,7 @@ add_library(ramp_agentd STATIC
     metrics.c
     policy.c
     serve.c
+    sock.c
     stats.c
     sub.c
 )

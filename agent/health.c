@@ -39,6 +39,7 @@
 #include "log.h"
 #include "model.h"
 #include "mp.h"
+#include "sock.h"
 
 /* Open addressing at load <= 1/2 with AGT_HEALTH_MAX_ENTRIES entries. */
 #define HEALTH_SLOTS 8192
@@ -504,22 +505,7 @@ wall_ms(void)
 static ramp_err
 rep_nng_err(int rc, const char *what, const char *url)
 {
-    RAMP_LOG(RP_LOG_ERR, "RAMP-AGENT-HEALTH-SOCKET", "op=%s url=%s err=\"%s\"",
-        what, url, nng_strerror(rc));
-    switch (rc) {
-    case NNG_EADDRINUSE:
-        return RAMP_EEXIST;
-    case NNG_EPERM:
-        return RAMP_EPERM;
-    case NNG_ENOMEM:
-        return RAMP_ENOMEM;
-    case NNG_EADDRINVAL:
-    case NNG_ENOTSUP:
-    case NNG_EINVAL:
-        return RAMP_EINVAL;
-    default:
-        return RAMP_ESYSTEM;
-    }
+    return agt_sock_err("RAMP-AGENT-HEALTH-SOCKET", rc, what, url);
 }
 
 static void *
@@ -621,8 +607,7 @@ send_main(void *arg)
 static ramp_err
 outcome_listen(struct agt_reporter *r, const char *url, unsigned mode)
 {
-    const char *path = NULL;
-    nng_listener l;
+    ramp_err rv;
     int rc;
 
     rc = nng_pull0_open(&r->pull);
@@ -644,10 +629,10 @@ outcome_listen(struct agt_reporter *r, const char *url, unsigned mode)
         return rep_nng_err(rc, "setopt", url);
     }
     if (strncmp(url, "ipc://", 6) == 0) {
+        const char *path = url + 6;
         char dir[1024];
         char *slash;
 
-        path = url + 6;
         /* The query server normally made the directory already; make it
          * here too for an outcome socket placed elsewhere (one level). */
         if (strlen(path) < sizeof(dir)) {
@@ -662,22 +647,10 @@ outcome_listen(struct agt_reporter *r, const char *url, unsigned mode)
             }
         }
     }
-    rc = nng_listener_create(&l, r->pull, url);
-    if (rc != 0) {
-        return rep_nng_err(rc, "listen", url);
-    }
-    if (path != NULL) {
-        (void) nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, (int) mode);
-    }
-    rc = nng_listener_start(l, 0);
-    if (rc != 0) {
-        nng_listener_close(l);
-        return rep_nng_err(rc, "listen", url);
-    }
-    if (path != NULL && chmod(path, (mode_t) mode) != 0) {
-        RAMP_LOG(RP_LOG_ERR, "RAMP-AGENT-OUTCOME-CHMOD",
-            "path=%s mode=%04o err=\"%s\"", path, mode, strerror(errno));
-        return errno == EPERM ? RAMP_EPERM : RAMP_EIO;
+    rv = agt_sock_listen(r->pull, url, mode, "RAMP-AGENT-HEALTH-SOCKET",
+        "RAMP-AGENT-OUTCOME-CHMOD");
+    if (rv != RAMP_OK) {
+        return rv;
     }
     RAMP_LOG(RP_LOG_INFO, "RAMP-AGENT-OUTCOME-LISTEN", "url=%s mode=%04o",
         url, mode);

@@ -21,6 +21,7 @@
 #include "health.h"
 #include "log.h"
 #include "query.h"
+#include "sock.h"
 
 /* A reply buffer that grew past this for one bulk answer is released
  * afterwards, so a rare ALL request does not pin megabytes per worker. */
@@ -51,22 +52,7 @@ struct agt_serve {
 static ramp_err
 serve_nng_err(int rc, const char *what, const char *url)
 {
-    RAMP_LOG(RP_LOG_ERR, "RAMP-AGENT-QUERY-SOCKET", "op=%s url=%s err=\"%s\"",
-        what, url, nng_strerror(rc));
-    switch (rc) {
-    case NNG_EADDRINUSE:
-        return RAMP_EEXIST;
-    case NNG_EPERM:
-        return RAMP_EPERM;
-    case NNG_ENOMEM:
-        return RAMP_ENOMEM;
-    case NNG_EADDRINVAL:
-    case NNG_ENOTSUP:
-    case NNG_EINVAL:
-        return RAMP_EINVAL;
-    default:
-        return RAMP_ESYSTEM;
-    }
+    return agt_sock_err("RAMP-AGENT-QUERY-SOCKET", rc, what, url);
 }
 
 static void
@@ -244,40 +230,16 @@ fail:
 static ramp_err
 serve_listen(struct agt_serve *s, const struct agt_serve_opts *o)
 {
-    const char *path = NULL;
-    nng_listener l;
     ramp_err rv;
-    int rc;
 
     if (strncmp(o->url, "ipc://", 6) == 0) {
-        path = o->url + 6;
-        rv = serve_mkdirs(path, o->socket_mode);
+        rv = serve_mkdirs(o->url + 6, o->socket_mode);
         if (rv != RAMP_OK) {
             return rv;
         }
     }
-    rc = nng_listener_create(&l, s->sock, o->url);
-    if (rc != 0) {
-        return serve_nng_err(rc, "listen", o->url);
-    }
-    if (path != NULL) {
-        /* nng applies this right after bind(2); the chmod below makes
-         * the mode hold even where the option is not supported. */
-        (void) nng_listener_set_int(
-            l, NNG_OPT_IPC_PERMISSIONS, (int) o->socket_mode);
-    }
-    rc = nng_listener_start(l, 0);
-    if (rc != 0) {
-        nng_listener_close(l);
-        return serve_nng_err(rc, "listen", o->url);
-    }
-    if (path != NULL && chmod(path, (mode_t) o->socket_mode) != 0) {
-        RAMP_LOG(RP_LOG_ERR, "RAMP-AGENT-QUERY-CHMOD",
-            "path=%s mode=%04o err=\"%s\"", path, o->socket_mode,
-            strerror(errno));
-        return errno == EPERM ? RAMP_EPERM : RAMP_EIO;
-    }
-    return RAMP_OK;
+    return agt_sock_listen(s->sock, o->url, o->socket_mode,
+        "RAMP-AGENT-QUERY-SOCKET", "RAMP-AGENT-QUERY-CHMOD");
 }
 
 ramp_err
