@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "alloc.h"
@@ -422,35 +421,6 @@ render_health(struct agt_health *h, struct rp_buf *out)
     return rv;
 }
 
-/*
- * LMDB map use without reaching into the cache's environment: the map
- * size is configured, and without MDB_WRITEMAP data.mdb grows to the
- * highest page ever written, which is the high-water mark that runs into
- * MDB_MAP_FULL.
- */
-static ramp_err
-render_lmdb(const char *dir, size_t map_size, struct rp_buf *out)
-{
-    char path[4096];
-    struct stat st;
-    ramp_err rv = RAMP_OK;
-
-    if (map_size > 0) {
-        rv = rp_prom_gauge(out, "ramp_agent_lmdb_map_size_bytes",
-            "Configured LMDB map size of the cache.", (double) map_size);
-    }
-    if (rv == RAMP_OK && dir != NULL &&
-        (size_t) snprintf(path, sizeof(path), "%s/data.mdb", dir) <
-            sizeof(path) &&
-        stat(path, &st) == 0) {
-        rv = rp_prom_gauge(out, "ramp_agent_lmdb_used_bytes",
-            "Size of the cache's data file: the highest page written, "
-            "which may not exceed the map size.",
-            (double) st.st_size);
-    }
-    return rv;
-}
-
 ramp_err
 agt_metrics_render(struct agt_metrics *m, const struct agt_metrics_src *src,
     struct rp_buf *out)
@@ -474,7 +444,8 @@ agt_metrics_render(struct agt_metrics *m, const struct agt_metrics_src *src,
         rv = render_health(src->health, out);
     }
     if (rv == RAMP_OK) {
-        rv = render_lmdb(src->state_dir, src->map_size, out);
+        rv = rp_prom_lmdb(out, "ramp_agent", "cache", src->state_dir,
+            src->map_size);
     }
     if (rv != RAMP_OK) {
         out->len = mark;

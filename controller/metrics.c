@@ -7,7 +7,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -159,31 +158,6 @@ render_health(struct ctl_health *h, struct rp_buf *out)
     return rv;
 }
 
-/* The store's data file: without MDB_WRITEMAP it grows to the highest
- * page written, the mark that runs into MDB_MAP_FULL. */
-static ramp_err
-render_lmdb(const char *dir, size_t map_size, struct rp_buf *out)
-{
-    char path[4096];
-    struct stat st;
-    ramp_err rv = RAMP_OK;
-
-    if (map_size > 0) {
-        rv = rp_prom_gauge(out, "ramp_ctl_lmdb_map_size_bytes",
-            "Configured LMDB map size of the store.", (double) map_size);
-    }
-    if (rv == RAMP_OK && dir != NULL &&
-        (size_t) snprintf(path, sizeof(path), "%s/data.mdb", dir) <
-            sizeof(path) &&
-        stat(path, &st) == 0) {
-        rv = rp_prom_gauge(out, "ramp_ctl_lmdb_used_bytes",
-            "Size of the store's data file: the highest page written, "
-            "which may not exceed the map size.",
-            (double) st.st_size);
-    }
-    return rv;
-}
-
 ramp_err
 ctl_metrics_render(struct ctl_metrics_src *src, struct rp_buf *out)
 {
@@ -200,7 +174,8 @@ ctl_metrics_render(struct ctl_metrics_src *src, struct rp_buf *out)
         rv = render_health(src->health, out);
     }
     if (rv == RAMP_OK) {
-        rv = render_lmdb(src->data_dir, src->map_size, out);
+        rv = rp_prom_lmdb(out, "ramp_ctl", "store", src->data_dir,
+            src->map_size);
     }
     if (rv == RAMP_OK) {
         rv = rp_prom_gauge(out, "ramp_ctl_ready",

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const double rp_prom_latency_bounds[] = { 0.001, 0.0025, 0.005, 0.01,
     0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
@@ -362,4 +363,45 @@ rp_prom_hist_seconds(struct rp_buf *out, const char *name,
     }
     return rp_prom_histogram(out, name, labels, nlabels, bounds_s, counts,
         nbounds, (double) h->sum_us / 1e6, h->count);
+}
+
+ramp_err
+rp_prom_lmdb(struct rp_buf *out, const char *prefix, const char *what,
+    const char *dir, size_t map_size)
+{
+    char name[128];
+    char help[256];
+    char path[4096];
+    struct stat st;
+    size_t mark = out->len;
+    ramp_err rv = RAMP_OK;
+
+    if (map_size > 0) {
+        if ((size_t) snprintf(name, sizeof(name), "%s_lmdb_map_size_bytes",
+                prefix) >= sizeof(name)) {
+            return RAMP_EINVAL;
+        }
+        snprintf(help, sizeof(help), "Configured LMDB map size of the %s.",
+            what);
+        rv = rp_prom_gauge(out, name, help, (double) map_size);
+    }
+    if (rv == RAMP_OK && dir != NULL &&
+        (size_t) snprintf(path, sizeof(path), "%s/data.mdb", dir) <
+            sizeof(path) &&
+        stat(path, &st) == 0) {
+        if ((size_t) snprintf(name, sizeof(name), "%s_lmdb_used_bytes",
+                prefix) >= sizeof(name)) {
+            rv = RAMP_EINVAL;
+        } else {
+            snprintf(help, sizeof(help),
+                "Size of the %s's data file: the highest page written, "
+                "which may not exceed the map size.",
+                what);
+            rv = rp_prom_gauge(out, name, help, (double) st.st_size);
+        }
+    }
+    if (rv != RAMP_OK) {
+        out->len = mark;
+    }
+    return rv;
 }

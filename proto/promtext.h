@@ -89,6 +89,17 @@ ramp_err rp_prom_hist_seconds(struct rp_buf *out, const char *name,
     const struct rp_prom_label *labels, size_t nlabels,
     const struct rp_hist *h, const double *bounds_s, size_t nbounds);
 
+/*
+ * An LMDB environment's use, as two gauges: PREFIX_lmdb_map_size_bytes
+ * (map_size; left out when 0) and PREFIX_lmdb_used_bytes, the size of
+ * dir/data.mdb (left out when dir is NULL or the file cannot be stat'ed).
+ * Without MDB_WRITEMAP data.mdb grows to the highest page ever written,
+ * the high-water mark that runs into MDB_MAP_FULL, so this needs no
+ * access to the environment. what names it in the help text ("cache").
+ */
+ramp_err rp_prom_lmdb(struct rp_buf *out, const char *prefix,
+    const char *what, const char *dir, size_t map_size);
+
 /* Default latency bounds in seconds (1 ms .. 10 s) and their number. */
 extern const double rp_prom_latency_bounds[];
 extern const size_t rp_prom_latency_nbounds;

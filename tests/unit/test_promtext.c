@@ -2,14 +2,18 @@
 /*
  * proto/promtext: exact text of families, samples, escaping and
  * histograms; bad names refused with the buffer untouched; the ceiling
- * and allocation failure leaving the buffer as it was.
+ * and allocation failure leaving the buffer as it was; an LMDB
+ * directory's gauges from a real data.mdb.
  */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -208,6 +212,55 @@ test_prom_ceiling_and_oom(void **state)
     }
 }
 
+/* rp_prom_lmdb: both gauges from a real file; each left out when it has
+ * nothing to say; a prefix that makes a bad name changes nothing. */
+static void
+test_prom_lmdb(void **state)
+{
+    char dir[] = "/tmp/ramp-prom.XXXXXX";
+    char path[64];
+    char zeros[1000] = {0};
+    struct rp_buf b;
+    FILE *f;
+
+    (void) state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(zeros, 1, sizeof(zeros), f), sizeof(zeros));
+    fclose(f);
+
+    rp_buf_init(&b, 1 << 20);
+    assert_int_equal(rp_prom_lmdb(&b, "x", "cache", dir, 4096), RAMP_OK);
+    assert_text(&b,
+        "# HELP x_lmdb_map_size_bytes Configured LMDB map size of the "
+        "cache.\n"
+        "# TYPE x_lmdb_map_size_bytes gauge\n"
+        "x_lmdb_map_size_bytes 4096\n"
+        "# HELP x_lmdb_used_bytes Size of the cache's data file: the "
+        "highest page written, which may not exceed the map size.\n"
+        "# TYPE x_lmdb_used_bytes gauge\n"
+        "x_lmdb_used_bytes 1000\n");
+    b.len = 0;
+    assert_int_equal(rp_prom_lmdb(&b, "x", "store", NULL, 0), RAMP_OK);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(rp_prom_lmdb(&b, "x", "store", "/nonexistent", 8),
+        RAMP_OK);
+    assert_text(&b,
+        "# HELP x_lmdb_map_size_bytes Configured LMDB map size of the "
+        "store.\n"
+        "# TYPE x_lmdb_map_size_bytes gauge\n"
+        "x_lmdb_map_size_bytes 8\n");
+    b.len = 0;
+    assert_int_equal(rp_prom_lmdb(&b, "1bad", "store", dir, 0), RAMP_EINVAL);
+    assert_int_equal(b.len, 0);
+    rp_buf_fini(&b);
+
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int
 main(void)
 {
@@ -219,6 +272,7 @@ main(void)
         cmocka_unit_test_teardown(test_prom_histogram, prom_teardown),
         cmocka_unit_test_teardown(test_prom_hist_seconds, prom_teardown),
         cmocka_unit_test_teardown(test_prom_ceiling_and_oom, prom_teardown),
+        cmocka_unit_test_teardown(test_prom_lmdb, prom_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
