@@ -32,55 +32,9 @@
 #include "cli.h"
 #include "envelope.h"
 #include "testutil.h"
+/* after testutil.h */
+#include "cli_run.h"
 
-/* Nothing listens on port 1 of loopback, and no test needs it to. */
-static char *env_default[] = {"HOME=/nonexistent-ramp-test",
-    "RAMP_URL=http://127.0.0.1:1", "RAMP_TIMEOUT=2s", NULL};
-
-struct run {
-    char *out;
-    size_t outlen;
-    char *err;
-    size_t errlen;
-    int rc;
-};
-
-static void
-run_fini(struct run *r)
-{
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof(*r));
-}
-
-/* Run `ramp args...` (NULL-terminated) with envp. */
-static int
-run_envv(struct run *r, char **envp, const char *const *args)
-{
-    char *argv[64];
-    int argc = 0;
-    FILE *out, *err;
-
-    memset(r, 0, sizeof(*r));
-    argv[argc++] = "ramp";
-    for (; *args != NULL; args++) {
-        argv[argc++] = (char *) *args;
-    }
-    argv[argc] = NULL;
-    out = open_memstream(&r->out, &r->outlen);
-    err = open_memstream(&r->err, &r->errlen);
-    assert_non_null(out);
-    assert_non_null(err);
-    r->rc = cli_main(argc, argv, envp, out, err);
-    fclose(out);
-    fclose(err);
-    return r->rc;
-}
-
-#define RUN(r, ...)                                                            \
-    run_envv((r), env_default, (const char *const[]){__VA_ARGS__, NULL})
-#define RUN_ENV(r, env, ...)                                                   \
-    run_envv((r), (env), (const char *const[]){__VA_ARGS__, NULL})
 
 /* ---- usage errors ---- */
 
@@ -452,30 +406,13 @@ static const char example_flag[] =
     "\"version\":7,\"salt\":\"3c597693b0cdea0724415e7b98b5d2ef\","
     "\"updated_at\":\"2026-11-27T15:20:25.123Z\",\"updated_by\":\"alice\"}";
 
-static char *
-capture_flag(
-    const char *text, void (*fn)(FILE *, const json_t *), const char *member)
-{
-    json_t *j = json_loads(text, 0, NULL);
-    char *s = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&s, &n);
-
-    assert_non_null(j);
-    assert_non_null(f);
-    fn(f, member != NULL ? json_object_get(j, member) : j);
-    fclose(f);
-    json_decref(j);
-    return s;
-}
-
 static void
 test_print_flag(void **state)
 {
     char *s;
 
     (void) state;
-    s = capture_flag(example_flag, cli_print_flag, NULL);
+    s = capture_json(cli_print_flag, example_flag, NULL);
     assert_string_equal(s,
         "key:             new-checkout\n"
         "type:            string\n"
@@ -497,11 +434,12 @@ test_print_flag(void **state)
         "updated_by:      alice\n");
     free(s);
 
-    s = capture_flag("{\"key\":\"dark\",\"type\":\"bool\",\"variants\":"
-                     "{\"on\":true,\"off\":false},\"enabled\":false,"
-                     "\"description\":\"\\u001b]0;pwned\\u0007\","
-                     "\"rules\":[],\"version\":1,\"updated_by\":\"\"}",
-        cli_print_flag, NULL);
+    s = capture_json(cli_print_flag,
+        "{\"key\":\"dark\",\"type\":\"bool\",\"variants\":"
+        "{\"on\":true,\"off\":false},\"enabled\":false,"
+        "\"description\":\"\\u001b]0;pwned\\u0007\","
+        "\"rules\":[],\"version\":1,\"updated_by\":\"\"}",
+        NULL);
     assert_string_equal(s, "key:             dark\n"
                            "type:            bool\n"
                            "enabled:         no\n"
@@ -520,36 +458,39 @@ test_tables(void **state)
     char *s;
 
     (void) state;
-    s = capture_flag("{\"flags\":[{\"key\":\"a\",\"type\":\"bool\","
-                     "\"enabled\":true,\"version\":12,\"default_variant\":"
-                     "\"off\"},{\"key\":\"new-checkout\",\"type\":\"string\","
-                     "\"enabled\":false,\"version\":3,\"default_variant\":"
-                     "\"classic\"}]}",
-        cli_print_flag_table, "flags");
+    s = capture_json(cli_print_flag_table,
+        "{\"flags\":[{\"key\":\"a\",\"type\":\"bool\","
+        "\"enabled\":true,\"version\":12,\"default_variant\":"
+        "\"off\"},{\"key\":\"new-checkout\",\"type\":\"string\","
+        "\"enabled\":false,\"version\":3,\"default_variant\":"
+        "\"classic\"}]}",
+        "flags");
     assert_string_equal(s, "KEY           TYPE    ENABLED  VERSION  DEFAULT\n"
                            "a             bool    yes      12       off\n"
                            "new-checkout  string  no       3        classic\n");
     free(s);
 
-    s = capture_flag("{\"flags\":[]}", cli_print_flag_table, "flags");
+    s = capture_json(cli_print_flag_table, "{\"flags\":[]}", "flags");
     assert_string_equal(s, "KEY  TYPE  ENABLED  VERSION  DEFAULT\n");
     free(s);
 
-    s = capture_flag("{\"tokens\":[{\"name\":\"ci\",\"role\":\"operator\","
-                     "\"created_at\":\"2026-11-27T15:20:25.123Z\","
-                     "\"revoked\":false},{\"name\":\"old\",\"role\":"
-                     "\"admin\",\"created_at\":\"2026-01-01T00:00:00.000Z\","
-                     "\"revoked\":true}]}",
-        cli_print_token_table, "tokens");
+    s = capture_json(cli_print_token_table,
+        "{\"tokens\":[{\"name\":\"ci\",\"role\":\"operator\","
+        "\"created_at\":\"2026-11-27T15:20:25.123Z\","
+        "\"revoked\":false},{\"name\":\"old\",\"role\":"
+        "\"admin\",\"created_at\":\"2026-01-01T00:00:00.000Z\","
+        "\"revoked\":true}]}",
+        "tokens");
     assert_string_equal(s, "NAME  ROLE      CREATED                   REVOKED\n"
                            "ci    operator  2026-11-27T15:20:25.123Z  no\n"
                            "old   admin     2026-01-01T00:00:00.000Z  yes\n");
     free(s);
 
-    s = capture_flag("{\"entries\":[{\"id\":2,\"at\":\"2026-11-27T15:20:25."
-                     "123Z\",\"actor\":\"alice\",\"action\":\"flag.update\","
-                     "\"target\":\"dark\"}]}",
-        cli_print_audit_table, "entries");
+    s = capture_json(cli_print_audit_table,
+        "{\"entries\":[{\"id\":2,\"at\":\"2026-11-27T15:20:25."
+        "123Z\",\"actor\":\"alice\",\"action\":\"flag.update\","
+        "\"target\":\"dark\"}]}",
+        "entries");
     assert_string_equal(s,
         "ID  TIME                      ACTOR  ACTION       TARGET\n"
         "2   2026-11-27T15:20:25.123Z  alice  flag.update  dark\n");
@@ -699,27 +640,6 @@ test_config_precedence(void **state)
 
 /* ---- transport failures against real sockets ---- */
 
-/* A loopback TCP socket bound to an ephemeral port, listening or not. */
-static int
-tcp_socket(bool listening, int *port)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_true(fd >= 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *) &sa, &len), 0);
-    *port = ntohs(sa.sin_port);
-    if (listening) {
-        assert_int_equal(listen(fd, 4), 0);
-    }
-    return fd;
-}
-
 static void
 test_unreachable(void **state)
 {
@@ -730,7 +650,7 @@ test_unreachable(void **state)
 
     (void) state;
     /* Bound but not listening: connections are refused. */
-    fd = tcp_socket(false, &port);
+    fd = tcp_socket(0, &port);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
     RUN(&r, "flag", "get", "k", "--url", url, "--token", "tok-secret-1");
     assert_int_equal(r.rc, CLI_EXIT_UNREACH);
@@ -741,7 +661,7 @@ test_unreachable(void **state)
     close(fd);
 
     /* Listening but never answering: the total timeout ends it. */
-    fd = tcp_socket(true, &port);
+    fd = tcp_socket(4, &port);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
     RUN(&r, "--json", "flag", "list", "--url", url, "--timeout", "200ms",
         "--token", "tok-secret-2");

@@ -21,14 +21,7 @@
 #include "testutil.h"
 /* after testutil.h */
 #include "lib_fixture.h"
-
-struct run {
-    char *out;
-    size_t outlen;
-    char *err;
-    size_t errlen;
-    int rc;
-};
+#include "cli_run.h"
 
 static struct lf *fx;
 
@@ -52,41 +45,15 @@ teardown(void **state)
     return 0;
 }
 
-static void
-run_fini(struct run *r)
-{
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof(*r));
-}
-
 /* `ramp eval args... --agent direct:DIR` */
 static int
 eval(struct run *r, const char *const *args)
 {
     char *envp[] = {"HOME=/nonexistent-ramp-test", NULL};
     char target[128];
-    char *argv[32];
-    int argc = 0;
-    FILE *out, *err;
 
     snprintf(target, sizeof(target), "--agent=direct:%s", fx->dir);
-    memset(r, 0, sizeof(*r));
-    argv[argc++] = "ramp";
-    argv[argc++] = "eval";
-    for (; *args != NULL; args++) {
-        argv[argc++] = (char *) *args;
-    }
-    argv[argc++] = target;
-    argv[argc] = NULL;
-    out = open_memstream(&r->out, &r->outlen);
-    err = open_memstream(&r->err, &r->errlen);
-    assert_non_null(out);
-    assert_non_null(err);
-    r->rc = cli_main(argc, argv, envp, out, err);
-    fclose(out);
-    fclose(err);
-    return r->rc;
+    return run_cmd(r, envp, "eval", args, target);
 }
 
 #define EVAL(r, ...) eval((r), (const char *const[]){__VA_ARGS__, NULL})

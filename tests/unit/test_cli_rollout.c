@@ -26,51 +26,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
-
-static char *env_default[] = {"HOME=/nonexistent-ramp-test",
-    "RAMP_URL=http://127.0.0.1:1", "RAMP_TIMEOUT=2s", NULL};
-
-struct run {
-    char *out;
-    size_t outlen;
-    char *err;
-    size_t errlen;
-    int rc;
-};
-
-static void
-run_fini(struct run *r)
-{
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof(*r));
-}
-
-static int
-run_envv(struct run *r, char **envp, const char *const *args)
-{
-    char *argv[64];
-    int argc = 0;
-    FILE *out, *err;
-
-    memset(r, 0, sizeof(*r));
-    argv[argc++] = "ramp";
-    for (; *args != NULL; args++) {
-        argv[argc++] = (char *) *args;
-    }
-    argv[argc] = NULL;
-    out = open_memstream(&r->out, &r->outlen);
-    err = open_memstream(&r->err, &r->errlen);
-    assert_non_null(out);
-    assert_non_null(err);
-    r->rc = cli_main(argc, argv, envp, out, err);
-    fclose(out);
-    fclose(err);
-    return r->rc;
-}
-
-#define RUN_ENV(r, env, ...)                                                   \
-    run_envv((r), (env), (const char *const[]){__VA_ARGS__, NULL})
+#include "cli_run.h"
 
 /* ---- usage errors: exit 2, "error: ...", nothing sent ---- */
 
@@ -327,22 +283,6 @@ static const char *running_json =
     "\"p95_ms\":212.5},\"control\":{\"requests\":15230,\"errors\":70,"
     "\"error_rate\":0.0046,\"p95_ms\":205.0}}}";
 
-static char *
-capture(void (*fn)(FILE *, const json_t *), const char *json)
-{
-    json_t *j = json_loads(json, 0, NULL);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-
-    assert_non_null(j);
-    assert_non_null(f);
-    fn(f, j);
-    fclose(f);
-    json_decref(j);
-    return buf;
-}
-
 static void
 print_rollout(FILE *f, const json_t *j)
 {
@@ -352,7 +292,7 @@ print_rollout(FILE *f, const json_t *j)
 static void
 test_status_view(void **state)
 {
-    char *s = capture(print_rollout, running_json);
+    char *s = capture_json(print_rollout, running_json, NULL);
     char line[512];
     json_t *j;
 
@@ -382,13 +322,13 @@ test_status_view(void **state)
 
     /* Finished: no bake, the last reason shown; a description with an
      * escape sequence cannot drive the terminal. */
-    s = capture(print_rollout,
+    s = capture_json(print_rollout,
         "{\"flag\":\"f\",\"state\":\"rolled_back\",\"stage_index\":0,"
         "\"stage_percent\":5,\"stages\":[500,10000],\"unit\":"
         "{\"attribute\":\"team\"},\"treatment\":\"a\",\"control\":\"b\","
         "\"history\":[{\"reason\":\"error rate 9% \\u001b[31m\"}],"
         "\"status\":{\"verdict\":\"critical\",\"bake_ms\":1000,"
-        "\"bake_left_ms\":10}}");
+        "\"bake_left_ms\":10}}", NULL);
     assert_null(strstr(s, "bake:"));
     assert_non_null(strstr(s, "stage:      1/2 (5%)\n"));
     assert_non_null(strstr(s, "unit attr:team\n"));
@@ -453,26 +393,26 @@ test_tables(void **state)
     char *s;
 
     (void) state;
-    s = capture(print_table,
+    s = capture_json(print_table,
         "{\"rollouts\":[{\"flag\":\"checkout\",\"state\":\"running\","
         "\"stage_index\":1,\"stage_percent\":25,\"stages\":[500,2500,5000,"
         "10000],\"treatment\":\"redesign\",\"control\":\"classic\","
-        "\"updated_at\":\"2026-11-27T15:35:25.400Z\"}]}");
+        "\"updated_at\":\"2026-11-27T15:35:25.400Z\"}]}", NULL);
     assert_non_null(strstr(s, "FLAG "));
     assert_non_null(strstr(s, "checkout                 running     2/4 "
                               "(25%)    redesign     classic      "
                               "2026-11-27T15:35:25.400Z\n"));
     free(s);
 
-    s = capture(print_history,
+    s = capture_json(print_history,
         "{\"history\":[{\"at\":\"2026-11-27T15:20:25.123Z\",\"from\":"
         "\"pending\",\"to\":\"running\",\"stage_index\":0,\"reason\":"
-        "\"started by alice\"}]}");
+        "\"started by alice\"}]}", NULL);
     assert_non_null(strstr(s, "2026-11-27T15:20:25.123Z pending     running "
                               "    1     started by alice\n"));
     free(s);
 
-    s = capture(print_checks,
+    s = capture_json(print_checks,
         "{\"checks\":[{\"at\":\"2026-11-27T15:35:25.400Z\",\"stage_index\":1,"
         "\"verdict\":\"pass\",\"action\":\"advance\",\"treatment\":"
         "{\"requests\":812,\"errors\":3,\"error_rate\":0.0037,\"p95_ms\":"
@@ -480,21 +420,21 @@ test_tables(void **state)
         "0.0046,\"p95_ms\":205.0},\"metrics\":[{\"name\":"
         "\"error_rate_relative\",\"verdict\":\"pass\",\"value\":-0.0009,"
         "\"lower\":-0.0051,\"upper\":0.0041,\"limit\":0.0023}],\"reason\":"
-        "\"stage 1 healthy\"}]}");
+        "\"stage 1 healthy\"}]}", NULL);
     assert_non_null(strstr(s, "2026-11-27T15:35:25.400Z  stage 2  verdict pass"
                               "  action advance\n"));
     assert_non_null(strstr(s, "  error_rate_relative  pass  value -0.0009  "
                               "bounds [-0.0051, 0.0041]  limit 0.0023\n"));
     assert_non_null(strstr(s, "  reason: stage 1 healthy\n"));
     free(s);
-    s = capture(print_checks, "{\"checks\":[]}");
+    s = capture_json(print_checks, "{\"checks\":[]}", NULL);
     assert_string_equal(s, "(no checks yet)\n");
     free(s);
 
-    s = capture(print_agents,
+    s = capture_json(print_agents,
         "{\"agents\":[{\"id\":\"a1\",\"host\":\"\",\"public_key\":\"ab\","
         "\"enrolled_at\":\"2026-11-27T15:00:00.000Z\",\"last_report_at\":"
-        "null,\"reports\":0}]}");
+        "null,\"reports\":0}]}", NULL);
     assert_non_null(strstr(s, "a1                   -                        "
                               "0         never                    "
                               "2026-11-27T15:00:00.000Z\n"));
@@ -565,21 +505,10 @@ fake_main(void *arg)
 static void
 fake_start(struct fake *f, const char *const *bodies, size_t n)
 {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-
     memset(f, 0, sizeof(*f));
     f->bodies = bodies;
     f->nbodies = n;
-    f->fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(f->fd >= 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(f->fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
-    assert_int_equal(listen(f->fd, 16), 0);
-    assert_int_equal(getsockname(f->fd, (struct sockaddr *) &sa, &len), 0);
-    f->port = ntohs(sa.sin_port);
+    f->fd = tcp_socket(16, &f->port);
     assert_int_equal(pthread_create(&f->tid, NULL, fake_main, f), 0);
 }
 
