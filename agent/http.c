@@ -293,6 +293,24 @@ req_context(struct http_req *r, json_t *body, json_t **ctxj,
     return NULL;
 }
 
+/* Both of the above for the OFREP routes: *body (NULL for an empty one)
+ * is a new reference that c borrows from, left NULL on error. */
+static nng_http_res *
+req_ofrep(struct http_req *r, json_t **body, json_t **ctxj,
+    struct rp_json_ctx *c)
+{
+    nng_http_res *out = req_json(r, body);
+
+    if (out == NULL) {
+        out = req_context(r, *body, ctxj, c);
+    }
+    if (out != NULL) {
+        json_decref(*body);
+        *body = NULL;
+    }
+    return out;
+}
+
 /* ------------------------------------------------------------------ */
 /* OFREP                                                               */
 /* ------------------------------------------------------------------ */
@@ -386,12 +404,8 @@ do_ofrep_flag(struct http_req *r, bool key_ok)
     nng_http_res *out;
     bool stale;
 
-    out = req_json(r, &body);
-    if (out == NULL) {
-        out = req_context(r, body, &ctxj, &c);
-    }
+    out = req_ofrep(r, &body, &ctxj, &c);
     if (out != NULL) {
-        json_decref(body);
         return out;
     }
     if (!key_ok) {
@@ -520,12 +534,8 @@ do_ofrep_bulk(struct http_req *r)
     bool stale;
     size_t n;
 
-    out = req_json(r, &body);
-    if (out == NULL) {
-        out = req_context(r, body, &ctxj, &c);
-    }
+    out = req_ofrep(r, &body, &ctxj, &c);
     if (out != NULL) {
-        json_decref(body);
         return out;
     }
     v = agt_viewref_get(h->views);
