@@ -125,7 +125,7 @@ render_health(struct ctl_health *h, struct rp_buf *out)
             "Agents enrolled by their ENROLL message.", hs.enrolled);
     }
     if (rv == RAMP_OK) {
-        rv = rp_prom_counter(out, "ramp_ctl_health_counter_resets_total",
+        rv = rp_prom_counter(out, "ramp_ctl_health_backward_entries_total",
             "Report entries whose counters went backwards (an agent "
             "restarted).", hs.resets);
     }
