@@ -163,6 +163,14 @@ int cli_path(struct cli *c, char *buf, size_t bufsz, const char *prefix,
 
 /* The API's JSON, compact on one line or (pretty) indented by 2. */
 int cli_print_json(struct cli *c, const json_t *j);
+/*
+ * GET path and show the array in member `member` of the answer: the JSON
+ * as it came with --json, else print(out, array); an answer without the
+ * array is "malformed WHAT from the server" (CLI_EXIT_ERROR). Exit codes
+ * of cli_http otherwise.
+ */
+int cli_get_list(struct cli *c, const char *path, const char *member,
+    const char *what, void (*print)(FILE *out, const json_t *arr));
 /* A flag as "name: value" lines. */
 void cli_print_flag(FILE *out, const json_t *flag);
 /* Flags as an aligned table: KEY TYPE ENABLED VERSION DEFAULT. */

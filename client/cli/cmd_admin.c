@@ -200,29 +200,13 @@ admin_token_create(struct cli *c, const struct cli_args *a)
 static int
 admin_token_list(struct cli *c, const struct cli_args *a)
 {
-    struct cli_resp r;
-    const json_t *tokens;
-    int rc;
+    int rc = cli_config(c, a);
 
-    rc = cli_config(c, a);
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
-    rc = cli_http(c, "GET", "/api/v1/tokens", NULL, 0, &r);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    tokens = json_object_get(r.body, "tokens");
-    if (c->json) {
-        rc = cli_print_json(c, r.body);
-    } else if (!json_is_array(tokens)) {
-        fprintf(c->err, "error: malformed token list from the server\n");
-        rc = CLI_EXIT_ERROR;
-    } else {
-        cli_print_token_table(c->out, tokens);
-    }
-    cli_resp_fini(&r);
-    return rc;
+    return cli_get_list(c, "/api/v1/tokens", "tokens", "token list",
+        cli_print_token_table);
 }
 
 static int

@@ -138,29 +138,13 @@ agent_enroll(struct cli *c, const struct cli_args *a)
 static int
 agent_list(struct cli *c, const struct cli_args *a)
 {
-    struct cli_resp r;
-    const json_t *agents;
-    int rc;
+    int rc = cli_config(c, a);
 
-    rc = cli_config(c, a);
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
-    rc = cli_http(c, "GET", "/api/v1/agents", NULL, 0, &r);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    agents = json_object_get(r.body, "agents");
-    if (c->json) {
-        rc = cli_print_json(c, r.body);
-    } else if (!json_is_array(agents)) {
-        fprintf(c->err, "error: malformed agent list from the server\n");
-        rc = CLI_EXIT_ERROR;
-    } else {
-        cli_print_agent_table(c->out, agents);
-    }
-    cli_resp_fini(&r);
-    return rc;
+    return cli_get_list(c, "/api/v1/agents", "agents", "agent list",
+        cli_print_agent_table);
 }
 
 static int

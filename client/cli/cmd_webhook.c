@@ -20,42 +20,34 @@ wh_str(const json_t *o, const char *k)
     return s != NULL ? s : "-";
 }
 
+static void
+wh_print_table(FILE *out, const json_t *arr)
+{
+    json_t *h;
+    size_t i;
+
+    fprintf(out, "%-20s %-6s %-6s %-5s %s\n", "NAME", "SOURCE", "FORMAT",
+        "GATE", "URL");
+    json_array_foreach(arr, i, h)
+    {
+        fprintf(out, "%-20s %-6s %-6s %-5s ", wh_str(h, "name"),
+            wh_str(h, "source"), wh_str(h, "format"),
+            json_is_true(json_object_get(h, "gate")) ? "yes" : "no");
+        cli_puts_safe(out, wh_str(h, "url"));
+        fputc('\n', out);
+    }
+}
+
 static int
 wh_list(struct cli *c, const struct cli_args *a)
 {
-    struct cli_resp r;
-    const json_t *arr;
-    json_t *h;
-    size_t i;
-    int rc;
+    int rc = cli_config(c, a);
 
-    rc = cli_config(c, a);
-    if (rc == CLI_EXIT_OK) {
-        rc = cli_http(c, "GET", "/api/v1/webhooks", NULL, 0, &r);
-    }
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
-    arr = json_object_get(r.body, "webhooks");
-    if (c->json) {
-        rc = cli_print_json(c, r.body);
-    } else if (!json_is_array(arr)) {
-        fprintf(c->err, "error: malformed webhook list from the server\n");
-        rc = CLI_EXIT_ERROR;
-    } else {
-        fprintf(c->out, "%-20s %-6s %-6s %-5s %s\n", "NAME", "SOURCE",
-            "FORMAT", "GATE", "URL");
-        json_array_foreach(arr, i, h)
-        {
-            fprintf(c->out, "%-20s %-6s %-6s %-5s ", wh_str(h, "name"),
-                wh_str(h, "source"), wh_str(h, "format"),
-                json_is_true(json_object_get(h, "gate")) ? "yes" : "no");
-            cli_puts_safe(c->out, wh_str(h, "url"));
-            fputc('\n', c->out);
-        }
-    }
-    cli_resp_fini(&r);
-    return rc;
+    return cli_get_list(
+        c, "/api/v1/webhooks", "webhooks", "webhook list", wh_print_table);
 }
 
 static int
@@ -87,6 +79,28 @@ wh_test(struct cli *c, const struct cli_args *a)
     return rc;
 }
 
+static void
+wh_print_deliveries(FILE *out, const json_t *arr)
+{
+    json_t *d;
+    size_t i;
+
+    fprintf(out, "%-6s %-16s %-24s %-9s %-8s %-6s %s\n", "ID",
+        "WEBHOOK", "EVENT", "STATE", "ATTEMPTS", "STATUS", "LAST ERROR");
+    json_array_foreach(arr, i, d)
+    {
+        fprintf(out, "%-6" PRId64 " %-16s %-24s %-9s %-8" PRId64
+            " %-6" PRId64 " ",
+            (int64_t) json_integer_value(json_object_get(d, "id")),
+            wh_str(d, "hook"), wh_str(d, "type"), wh_str(d, "state"),
+            (int64_t) json_integer_value(json_object_get(d, "attempts")),
+            (int64_t) json_integer_value(
+                json_object_get(d, "last_status")));
+        cli_puts_safe(out, wh_str(d, "last_error"));
+        fputc('\n', out);
+    }
+}
+
 static int
 wh_deliveries(struct cli *c, const struct cli_args *a)
 {
@@ -94,10 +108,6 @@ wh_deliveries(struct cli *c, const struct cli_args *a)
     const char *state = cli_arg(a, "state");
     char path[WH_PATH_MAX];
     int64_t limit = 20;
-    struct cli_resp r;
-    const json_t *arr;
-    json_t *d;
-    size_t i;
     int rc;
 
     if (cli_has(a, "limit") &&
@@ -123,36 +133,11 @@ wh_deliveries(struct cli *c, const struct cli_args *a)
         "%s%s%s%s", limit, hook ? "&hook=" : "", hook ? hook : "",
         state ? "&state=" : "", state ? state : "");
     rc = cli_config(c, a);
-    if (rc == CLI_EXIT_OK) {
-        rc = cli_http(c, "GET", path, NULL, 0, &r);
-    }
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
-    arr = json_object_get(r.body, "deliveries");
-    if (c->json) {
-        rc = cli_print_json(c, r.body);
-    } else if (!json_is_array(arr)) {
-        fprintf(c->err, "error: malformed delivery list from the server\n");
-        rc = CLI_EXIT_ERROR;
-    } else {
-        fprintf(c->out, "%-6s %-16s %-24s %-9s %-8s %-6s %s\n", "ID",
-            "WEBHOOK", "EVENT", "STATE", "ATTEMPTS", "STATUS", "LAST ERROR");
-        json_array_foreach(arr, i, d)
-        {
-            fprintf(c->out, "%-6" PRId64 " %-16s %-24s %-9s %-8" PRId64
-                " %-6" PRId64 " ",
-                (int64_t) json_integer_value(json_object_get(d, "id")),
-                wh_str(d, "hook"), wh_str(d, "type"), wh_str(d, "state"),
-                (int64_t) json_integer_value(json_object_get(d, "attempts")),
-                (int64_t) json_integer_value(
-                    json_object_get(d, "last_status")));
-            cli_puts_safe(c->out, wh_str(d, "last_error"));
-            fputc('\n', c->out);
-        }
-    }
-    cli_resp_fini(&r);
-    return rc;
+    return cli_get_list(
+        c, path, "deliveries", "delivery list", wh_print_deliveries);
 }
 
 static const struct cli_opt deliveries_opts[] = {

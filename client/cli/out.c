@@ -48,6 +48,31 @@ cli_print_json(struct cli *c, const json_t *j)
     return CLI_EXIT_OK;
 }
 
+int
+cli_get_list(struct cli *c, const char *path, const char *member,
+    const char *what, void (*print)(FILE *out, const json_t *arr))
+{
+    struct cli_resp r;
+    const json_t *arr;
+    int rc;
+
+    rc = cli_http(c, "GET", path, NULL, 0, &r);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    arr = json_object_get(r.body, member);
+    if (c->json) {
+        rc = cli_print_json(c, r.body);
+    } else if (!json_is_array(arr)) {
+        fprintf(c->err, "error: malformed %s from the server\n", what);
+        rc = CLI_EXIT_ERROR;
+    } else {
+        print(c->out, arr);
+    }
+    cli_resp_fini(&r);
+    return rc;
+}
+
 /* The text of a scalar member for a cell or a line: strings as they are,
  * numbers and booleans as JSON writes them, anything else compact JSON. */
 static void
