@@ -58,6 +58,7 @@
 #include "envelope.h"
 #include "json.h"
 #include "model.h"
+#include "tool_close.h"
 
 static uint64_t
 wall_ms(void)
@@ -367,7 +368,7 @@ cmd_storm(char **argv)
     rc = 0;
 
 out:
-    nng_close(pub);
+    tool_close_bounded(pub, rc, 5);
     if (pipe_cv != NULL) {
         nng_cv_free(pipe_cv);
     }
@@ -575,7 +576,7 @@ cmd_health(char **argv)
     rc = 0;
 
 out:
-    nng_close(push);
+    tool_close_bounded(push, rc, 5);
     rp_buf_fini(&payload);
     rp_buf_fini(&first);
     rp_buf_fini(&base);

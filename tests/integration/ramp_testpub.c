@@ -6,7 +6,9 @@
  *
  *   ramp_testpub capture URL CONTROLLER.pub OUTDIR COUNT TIMEOUT_MS
  *       subscribe to the controller's PUB at URL, write "OUTDIR/ready"
- *       once connected, then save each verified non-heartbeat envelope as
+ *       once its first verified heartbeat arrived (the controller's PUB
+ *       has added this pipe: nothing published after it is missed), then
+ *       save each verified non-heartbeat envelope as
  *       OUTDIR/SEQ.env and print "SEQ KIND", until COUNT are saved (exit
  *       0) or the deadline (exit 1)
  *   ramp_testpub forge SECRET.key ID_FROM KIND SEQ FLAG.json OUT
@@ -42,6 +44,7 @@
 #include "envelope.h"
 #include "json.h"
 #include "model.h"
+#include "tool_close.h"
 
 static uint64_t
 mono_ms(void)
@@ -166,6 +169,27 @@ cmd_capture(const char *url, const char *pubfile, const char *dir,
         fprintf(stderr, "testpub: sub %s: %s\n", url, nng_strerror(nrc));
         goto out;
     }
+    for (bool ready = false; !ready;) {
+        struct rp_envelope env;
+        void *msg = NULL;
+        size_t len = 0;
+
+        if (mono_ms() >= deadline) {
+            fprintf(stderr, "testpub: no heartbeat from %s\n", url);
+            goto out;
+        }
+        nrc = nng_recv(sub, &msg, &len, NNG_FLAG_ALLOC);
+        if (nrc == NNG_ETIMEDOUT) {
+            continue;
+        }
+        if (nrc != 0) {
+            fprintf(stderr, "testpub: recv: %s\n", nng_strerror(nrc));
+            goto out;
+        }
+        ready = rp_env_open(msg, len, &pub, 1, &env) == RAMP_OK &&
+            env.kind == RP_KIND_HEARTBEAT;
+        nng_free(msg, len);
+    }
     snprintf(path, sizeof(path), "%s/ready", dir);
     if (write_file(path, "", 0) != 0) {
         goto out;
@@ -204,7 +228,7 @@ cmd_capture(const char *url, const char *pubfile, const char *dir,
     }
 
 out:
-    nng_close(sub);
+    tool_close_bounded(sub, rc, 5);
     return rc;
 }
 
@@ -353,7 +377,7 @@ cmd_send(const char *url, const char *wait_s, const char *gap_s, int nfiles,
     rc = 0;
 
 out:
-    nng_close(pub);
+    tool_close_bounded(pub, rc, 5);
     nng_cv_free(send_cv);
     nng_mtx_free(send_mtx);
     return rc;

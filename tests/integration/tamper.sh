@@ -23,13 +23,12 @@ it_step "capture the controller's first two envelopes off its PUB socket"
     >"$WORK/capture.out" 2>>"$WORK/tools.log" &
 cap_pid=$!
 it_track "$cap_pid"
-it_wait_until "capture tool connected" 10 test -e "$CAP/ready"
-# The SUB pipe is up on the tool's side once nng_dial returned; the
-# controller adds it to its PUB a moment later.
-sleep 0.2
+# "ready" comes after the tool's first heartbeat: the controller's PUB
+# has its pipe, so it misses nothing published from here on.
+it_wait_until "capture tool subscribed" 20 test -e "$CAP/ready"
 it_cli flag create victim --type bool --default-variant on >/dev/null # seq 1
 it_cli flag create it-real --type bool --enabled >/dev/null # seq 2
-wait "$cap_pid" || it_fail "capture tool: $(cat "$WORK/capture.out")"
+wait "$cap_pid" || it_fail "capture tool failed; it printed: $(paste -sd, "$WORK/capture.out")"
 it_assert_eq "captured" "1 FLAG_PUT,2 FLAG_PUT" \
     "$(paste -sd, "$WORK/capture.out")"
 
