@@ -37,6 +37,7 @@
 #include "log.h"
 #include "serve.h"
 #include "stats.h"
+#include "stopguard.h"
 #include "sub.h"
 #include "view.h"
 
@@ -46,6 +47,9 @@
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
+/* A stop still running this long after it began ends the process anyway
+ * (RAMP-AGENT-STOP-STUCK, stopguard.h). */
+#define AGT_STOP_DEADLINE_MS 10000
 
 extern char **environ;
 
@@ -499,18 +503,28 @@ cmd_run(int argc, char **argv, const sigset_t *set)
     code = 0;
 
 out:
+    /* A close that never returns must not keep a stopping agent up: the
+     * cache holds only committed state (stopguard.h). */
+    (void) rp_stopguard_arm("RAMP-AGENT-STOP-STUCK", AGT_STOP_DEADLINE_MS,
+        code);
     /* Updates stop first, then queries, so no answer runs on a view
      * the holder is about to drop. */
+    rp_stopguard_step("sub");
     agt_sub_stop(a.sub);
+    rp_stopguard_step("http");
     agt_http_stop(a.http);
+    rp_stopguard_step("serve");
     agt_serve_stop(a.serve);
+    rp_stopguard_step("reporter");
     agt_reporter_stop(a.reporter);
+    rp_stopguard_step("cache");
     if (a.cache != NULL) {
         log_summary(&a, code == 0 ? "shutdown" : "failure");
     }
     agt_health_free(a.health);
     agt_viewref_free(a.views);
     agt_cache_close(a.cache);
+    rp_stopguard_disarm();
     RAMP_LOG(RP_LOG_INFO, "RAMP-AGENT-EXIT", "code=%d", code);
     agt_config_fini(&a.cfg);
     return code;

@@ -12,6 +12,8 @@ function(ramp_unit_test name)
     ramp_target_defaults(${name})
     target_link_libraries(${name} PRIVATE ramp_proto PkgConfig::CMOCKA)
     add_test(NAME unit.${name} COMMAND ${name})
-    set_tests_properties(unit.${name} PROPERTIES LABELS unit
+    # The slowest unit suite takes about 30 s under ASan on two cores; a
+    # hang fails within minutes instead of ctest's 25-minute default.
+    set_tests_properties(unit.${name} PROPERTIES LABELS unit TIMEOUT 300
         ENVIRONMENT "RAMP_TEST_DATA=${PROJECT_SOURCE_DIR}/tests/data")
 endfunction()

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "pub.h"
 #include "resync.h"
+#include "stopguard.h"
 #include "store.h"
 #include "webhook.h"
 
@@ -323,19 +324,32 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
     code = CTL_EXIT_OK;
 
 out:
+    /* A close that never returns must not keep a stopping controller up:
+     * everything acknowledged is already committed (stopguard.h). */
+    (void) rp_stopguard_arm("RAMP-CTL-STOP-STUCK", CTL_STOP_DEADLINE_MS,
+        code);
     /* Reverse order: no write can arrive once the API is gone, and the
      * publisher outlives every writer. */
+    rp_stopguard_step("api");
     ctl_api_close(api);
+    rp_stopguard_step("rollout");
     ctl_rollout_close(eng); /* calls into health, pub, events, prom */
+    rp_stopguard_step("resync");
     ctl_resync_close(rs);
+    rp_stopguard_step("health");
     ctl_health_close(health);
+    rp_stopguard_step("pub");
     ctl_pub_close(pub);
     /* After every module that emits events or asks Prometheus. */
+    rp_stopguard_step("prom");
     ctl_prom_close(prom);
+    rp_stopguard_step("webhooks");
     ctl_events_close(events);
+    rp_stopguard_step("store");
     ctl_store_close(st);
     (void) ctl_tls_set(NULL, NULL);
     sodium_memzero(&kp, sizeof(kp));
+    rp_stopguard_disarm();
     RAMP_LOG(code == CTL_EXIT_OK ? RP_LOG_NOTICE : RP_LOG_ERR, "RAMP-CTL-STOP",
         "code=%d", code);
     return code;

@@ -14,6 +14,10 @@
 #define CTL_EXIT_RUNTIME 1 /* store, key, socket or I/O failure */
 #define CTL_EXIT_USAGE 2   /* bad arguments or configuration */
 
+/* A stop that has not finished this long after it began ends the process
+ * anyway (RAMP-CTL-STOP-STUCK, stopguard.h). */
+#define CTL_STOP_DEADLINE_MS 10000
+
 /* The whole program: argv[0] is the program name. Returns an exit code. */
 int ctl_main(int argc, char **argv);
 
