@@ -209,7 +209,7 @@ serve() { # agent key country -> "variant reason"
 propagate() { # expected variant for (user-7, nl) on every agent; prints ms
     local t0=$1 want=$2 n
     for n in 1 2 3; do
-        until serve "$n" user-7 nl | grep -q "$want"; do sleep 0.005; done
+        until serve "$n" user-7 nl | grep "$want" >/dev/null; do sleep 0.005; done
         echo "  a$n serves it $(($(now_ms) - t0)) ms after the write (polled with the CLI, ~50 ms a call)"
     done
 }

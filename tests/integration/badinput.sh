@@ -56,10 +56,10 @@ http() {
     it_assert_eq "$name: error status" "$status" "$(it_json_num status "$body")"
     it_assert_eq "$name: error code" "$code" "$(it_json_str code "$body")"
     if [ "$field" = "-" ]; then
-        if printf '%s' "$body" | grep -q '"field":'; then
+        if grep -q '"field":' <<<"$body"; then
             it_fail "$name: unexpected field in $body"
         fi
-    elif ! printf '%s' "$body" | grep -qF "\"field\":\"$field\""; then
+    elif ! grep -qF "\"field\":\"$field\"" <<<"$body"; then
         it_fail "$name: field '$field' not named in $body"
     fi
     after=$(state)
@@ -173,7 +173,7 @@ http "viewer writes" 403 forbidden - -H "Authorization: Bearer $VIEWER" \
 http "viewer deletes" 403 forbidden - -H "Authorization: Bearer $VIEWER" \
     -X DELETE "$API/flags/known"
 out=$(curl -sS -i --max-time 10 "$API/flags")
-printf '%s' "$out" | grep -qi '^WWW-Authenticate: Bearer' ||
+grep -qi '^WWW-Authenticate: Bearer' <<<"$out" ||
     it_fail "401 without WWW-Authenticate: Bearer"
 
 # ------------------------------------------------------------------- CLI

@@ -88,13 +88,13 @@ http() {
     it_assert_eq "$name: error status" "$status" "$(it_json_num status "$body")"
     it_assert_eq "$name: error code" "$code" "$(it_json_str code "$body")"
     if [ "$field" = "-" ]; then
-        if printf '%s' "$body" | grep -q '"field":'; then
+        if grep -q '"field":' <<<"$body"; then
             it_fail "$name: unexpected field in $body"
         fi
-    elif ! printf '%s' "$body" | grep -qF "\"field\":\"$field\""; then
+    elif ! grep -qF "\"field\":\"$field\"" <<<"$body"; then
         it_fail "$name: field '$field' not named in $body"
     fi
-    printf '%s' "$body" | grep -q '"message":"[^"]' ||
+    grep -q '"message":"[^"]' <<<"$body" ||
         it_fail "$name: no message in $body"
     after=$(state)
     [ "$before" = "$after" ] || it_fail "$name: the store changed"

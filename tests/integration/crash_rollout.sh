@@ -65,7 +65,7 @@ start_rollout
 look() {
     local out
     out=$(curl -sS --max-time 10 -H "$AUTH" "$API/rollouts/$FLAG") || return 1
-    printf '%s' "$out" | grep -q '"history"' || return 1
+    grep -q '"history"' <<<"$out" || return 1
     printf '%s' "$out" | sed 's/.*"history":\[//; s/\].*//' |
         grep -oE '"from":"[a-z_]+","to":"[a-z_]+","stage_index":[0-9]+' |
         sed 's/"from":"\([a-z_]*\)","to":"\([a-z_]*\)","stage_index":\([0-9]*\)/\1 \2 \3/' \

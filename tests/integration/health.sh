@@ -112,7 +112,7 @@ it_step "rollout create: $code (without one every arm is none)"
 # rolled_out N: agent N serves the flag through its rollout (a split).
 rolled_out() {
     "$CLI" eval "$FLAG" --key probe --agent "$(it_agent_target "$1")" \
-        --json 2>/dev/null | grep -q '"SPLIT"'
+        --json 2>/dev/null | grep '"SPLIT"' >/dev/null
 }
 for n in 1 2; do
     it_wait_flag "$n" "$FLAG" 1

@@ -43,7 +43,7 @@ it_assert_eq() {
 
 # it_assert_match WHAT REGEX TEXT (grep -E)
 it_assert_match() {
-    if ! printf '%s\n' "$3" | grep -Eq -- "$2"; then
+    if ! grep -Eq -- "$2" <<<"$3"; then
         it_fail "$1: '$3' does not match /$2/"
     fi
 }
@@ -278,7 +278,7 @@ it_start_controller() {
             sleep 0.02
         done
         wait "$CTL_PID" 2>/dev/null || true
-        if tail -n 5 "$CTL_LOG" | grep -q 'LISTEN-FAIL'; then
+        if tail -n 5 "$CTL_LOG" | grep 'LISTEN-FAIL' >/dev/null; then
             # A port was taken between the check and the bind (another
             # test running in parallel): new ports on a first start; on a
             # restart, the old ones again after a pause.

@@ -61,7 +61,7 @@ metrics() { curl -sS --max-time 10 "$CTL_URL/metrics"; }
 # metric TEXT NAME[{LABELS}]: the value of one sample, 0 if absent.
 metric() {
     local v
-    v=$(printf '%s\n' "$1" | awk -v n="$2" '$1 == n { print $2; exit }')
+    v=$(awk -v n="$2" '$1 == n && !done { print $2; done = 1 }' <<<"$1")
     echo "${v:-0}"
 }
 # ctl_stats: SIGUSR1 the controller, print its newest
@@ -240,7 +240,7 @@ q() {
     printf '%s\n' "$M2" | awk -v q="$1" -v n="$cnt" '
         /^ramp_ctl_rollout_check_duration_seconds_bucket/ {
             le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le)
-            if ($2 >= q * n) { print le; exit }
+            if (!done && $2 >= q * n) { print le; done = 1 }
         }'
 }
 mean_ms=$(awk -v s="$sum" -v n="$cnt" 'BEGIN { if (n > 0) printf "%.2f", s * 1000 / n; else print "-" }')

@@ -332,7 +332,7 @@ promtool check metrics <"$WORK/agent.prom" >"$WORK/promtool.out" 2>&1 ||
 named=$(grep '^ramp_agent_ofrep_evaluations_total{' "$WORK/agent.prom" |
     sed 's/.*flag="\([^"]*\)".*/\1/' | sort -u)
 it_assert_eq "flag labels" 21 "$(printf '%s\n' "$named" | wc -l)"
-printf '%s\n' "$named" | grep -qx other || it_fail "no flag=\"other\" series"
+grep -qx other <<<"$named" || it_fail "no flag=\"other\" series"
 
 # ----------------------------------------------------------------- probes
 it_step "probes: an agent with no state is alive, not ready"

@@ -48,7 +48,7 @@ trap 'rc=$?; pt_cleanup; (exit $rc); it_cleanup' EXIT
 # A /24 of 10.0.0.0/8 that no interface uses.
 for try in $(seq 1 50); do
     NET=10.$((100 + RANDOM % 100)).$((RANDOM % 250))
-    ip -4 addr show | grep -q " $NET\." || break
+    ip -4 addr show | grep " $NET\." >/dev/null || break
 done
 HOSTIP=$NET.1
 it_step "bridge ${TAG}br $HOSTIP/24, agents in namespaces ${TAG}n1..$NAGENTS"

@@ -67,9 +67,9 @@ check_man() {
     # lists its own commands) takes the second word with it; "help
     # [COMMAND]" is the command help.
     local top first groups=""
-    top=$("$ramp" help | awk '/^Commands:/ {on = 1; next}
-        on && /^$/ {exit}
-        on {print $1, $2}')
+    top=$("$ramp" help | awk '/^Commands:/ && !done {on = 1; next}
+        on && /^$/ {on = 0; done = 1}
+        on && !done {print $1, $2}')
     for first in $(awk '{print $1}' <<<"$top" | sort -u); do
         if grep -q "^Usage: ramp $first COMMAND" <<<"$("$ramp" help "$first" 2>/dev/null)"; then
             groups="$groups $first "
@@ -94,8 +94,8 @@ check_man() {
             fail "$page: groff failed"
         [ -z "$warn" ] || fail "$page: groff warnings: $warn"
         # The page's own name and section match its file name.
-        head -20 "$page" | grep -qE "^\.TH $(basename "${page%.*}" |
-            tr 'a-z-' 'A-Z-' | sed 's/-/\\\\-/g') ${page##*.} " ||
+        head -20 "$page" | grep -E "^\.TH $(basename "${page%.*}" |
+            tr 'a-z-' 'A-Z-' | sed 's/-/\\\\-/g') ${page##*.} " >/dev/null ||
             fail "$page: .TH does not name the page and section"
     done
 }

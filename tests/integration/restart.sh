@@ -62,7 +62,7 @@ it_wait_agent_seq 1 7
 snap0=$(resync_lines 2 1)
 it_start_agent 2
 # RAMP-AGENT-READY came before any controller contact: it says seq=3.
-grep 'RAMP-AGENT-READY' "$WORK/a2.log" | tail -n 1 | grep -q ' seq=3 ' ||
+grep 'RAMP-AGENT-READY' "$WORK/a2.log" | tail -n 1 | grep ' seq=3 ' >/dev/null ||
     it_fail "agent 2 was not ready at its last-known seq 3"
 it_wait_agent_seq 2 7
 it_wait_flag 2 f4 1
@@ -117,7 +117,7 @@ grep -q 'RAMP-AGENT-STALE' "$WORK/a1.log" || it_fail "no RAMP-AGENT-STALE line"
 it_step "restart agent 1 while the controller is down: last-known-good, stale"
 it_stop_agent 1 TERM
 it_start_agent 1
-grep 'RAMP-AGENT-READY' "$WORK/a1.log" | tail -n 1 | grep -q ' seq=12 .*stale=1' ||
+grep 'RAMP-AGENT-READY' "$WORK/a1.log" | tail -n 1 | grep ' seq=12 .*stale=1' >/dev/null ||
     it_fail "agent 1 not ready at seq 12, stale"
 expect 1 f1 'true "on" "STATIC" 3 true'
 expect 1 f2 'true "on" "STATIC" 3 true'

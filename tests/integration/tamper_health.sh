@@ -84,7 +84,7 @@ it_assert_eq "rollout" 201 "$code"
 it_wait_flag 1 "$FLAG" 1
 rolled_out() {
     "$CLI" eval "$FLAG" --key probe --agent "$(it_agent_target 1)" \
-        --json 2>/dev/null | grep -q '"SPLIT"'
+        --json 2>/dev/null | grep '"SPLIT"' >/dev/null
 }
 it_wait_until "agent 1 serves the rollout" 20 rolled_out
 "$CTL" keygen --out "$WORK/rogue.key" >/dev/null 2>>"$WORK/tools.log"
