@@ -784,8 +784,9 @@ do_flag_get(struct api_req *r)
     return res;
 }
 
-/* The JSON of an audited object: flags and rollouts decode; the store's
- * internal records (tokens, agents, keys) are not shown. */
+/* The JSON of an audited object: flags and rollouts decode, webhooks and
+ * analysis are kept as JSON (without secrets); the store's internal
+ * records (tokens, agents, keys) are not shown. */
 static json_t *
 audit_obj(const char *action, const uint8_t *p, size_t n)
 {
@@ -807,7 +808,9 @@ audit_obj(const char *action, const uint8_t *p, size_t n)
         if (rp_rollout_decode(p, n, &ro) == RAMP_OK) {
             j = rp_rollout_to_json(ro);
             rp_rollout_free(ro);
-        }
+        }    } else if (strncmp(action, "webhook.", 8) == 0 ||
+        strncmp(action, "analysis.", 9) == 0) {
+        j = json_loadb((const char *) p, n, JSON_REJECT_DUPLICATES, NULL);
     }
     return j != NULL ? j : json_null();
 }

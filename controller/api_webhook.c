@@ -18,11 +18,13 @@
  * Not here: the queue and the checks themselves (webhook.c, prom.c).
  */
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "alloc.h"
+#include "log.h"
 #include "model.h"
 #include "api_ext.h"
 #include "prom.h"
@@ -112,6 +114,33 @@ wa_deliveries(struct ctl_api_call *c, void *arg)
     return ctl_api_res_json(200, json_pack("{s:o}", "deliveries", arr));
 }
 
+/*
+ * Audit a write that committed in the webhook environment: its record
+ * goes to the store's audit log, after the change (a failure here is
+ * logged; the change stands and the answer says it happened).
+ */
+static void
+wa_audit(struct ctl_api_call *c, const char *action, const char *kind,
+    const char *name, json_t *after)
+{
+    char target[192];
+    char *text = NULL;
+    ramp_err rv;
+
+    snprintf(target, sizeof(target), "%s%s", kind, name);
+    if (after != NULL) {
+        text = json_dumps(after, JSON_COMPACT | JSON_SORT_KEYS);
+    }
+    rv = ctl_store_audit_note(ctl_api_call_store(c), wa_now_ms(),
+        ctl_api_call_actor(c), action, target, text,
+        text != NULL ? strlen(text) : 0);
+    if (rv != RAMP_OK) {
+        RAMP_LOG(RP_LOG_ERR, "RAMP-API-AUDIT-FAIL",
+            "action=%s target=%s err=%s", action, target, ramp_errname(rv));
+    }
+    free(text);
+}
+
 static nng_http_res *
 wa_hook(struct ctl_api_call *c, void *arg)
 {
@@ -143,13 +172,17 @@ wa_hook(struct ctl_api_call *c, void *arg)
                 "webhook '%s' comes from the controller's configuration",
                 CTL_WEBHOOK_CONFIG_NAME);
         }
-        return rv == RAMP_OK ? ctl_api_res_json(204, NULL)
-                             : ctl_api_res_store_err(rv, "webhook");
+        if (rv != RAMP_OK) {
+            return ctl_api_res_store_err(rv, "webhook");
+        }
+        wa_audit(c, "webhook.delete", "webhook:", name, NULL);
+        return ctl_api_res_json(204, NULL);
     }
     rv = ctl_webhook_put(w->ev, name, ctl_api_call_json(c),
         ctl_api_call_actor(c), wa_now_ms(), field, sizeof(field), &out);
     switch (rv) {
     case RAMP_OK:
+        wa_audit(c, "webhook.put", "webhook:", name, out);
         return ctl_api_res_json(200, out);
     case RAMP_EINVAL:
         return ctl_api_res_error(400, field,
@@ -184,6 +217,7 @@ wa_test(struct ctl_api_call *c, void *arg)
     if (rv != RAMP_OK) {
         return ctl_api_res_store_err(rv, "webhook test");
     }
+    wa_audit(c, "webhook.test", "webhook:", name, NULL);
     return ctl_api_res_json(202, json_pack("{s:s, s:I}", "webhook", name,
                                      "delivery", (json_int_t) id));
 }
@@ -196,6 +230,7 @@ wa_analysis(struct ctl_api_call *c, void *arg)
     const char *m = ctl_api_call_method(c);
     char field[96];
     json_t *out = NULL;
+    struct rp_flag *f = NULL;
     ramp_err rv;
 
     if (!wa_key_ok(flag)) {
@@ -216,17 +251,33 @@ wa_analysis(struct ctl_api_call *c, void *arg)
             return ctl_api_res_error(404, NULL, "no analysis for '%.128s'",
                 flag);
         }
-        return rv == RAMP_OK ? ctl_api_res_json(204, NULL)
-                             : ctl_api_res_store_err(rv, "analysis");
+        if (rv != RAMP_OK) {
+            return ctl_api_res_store_err(rv, "analysis");
+        }
+        wa_audit(c, "analysis.delete", "", flag, NULL);
+        return ctl_api_res_json(204, NULL);
     }
+    /* Checks for a flag that does not exist would never run: refuse
+     * them, as a rollout start does. */
+    rv = ctl_store_flag_get(ctl_api_call_store(c), flag, &f);
+    if (rv == RAMP_ENOTFOUND) {
+        return ctl_api_res_error(404, NULL, "no flag '%.128s'", flag);
+    }
+    if (rv != RAMP_OK) {
+        return ctl_api_res_store_err(rv, "flag");
+    }
+    rp_flag_free(f);
     rv = ctl_analysis_put(w->ev, flag, ctl_api_call_json(c),
         ctl_api_call_actor(c), field, sizeof(field), &out);
     if (rv == RAMP_EINVAL) {
         return ctl_api_res_error(400, field,
             "invalid analysis: see docs/integrations.md (field %s)", field);
     }
-    return rv == RAMP_OK ? ctl_api_res_json(200, out)
-                         : ctl_api_res_store_err(rv, "analysis");
+    if (rv != RAMP_OK) {
+        return ctl_api_res_store_err(rv, "analysis");
+    }
+    wa_audit(c, "analysis.put", "", flag, out);
+    return ctl_api_res_json(200, out);
 }
 
 static const char *

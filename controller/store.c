@@ -953,6 +953,30 @@ out:
     return rv;
 }
 
+ramp_err
+ctl_store_audit_note(struct ctl_store *st, int64_t ts_ms, const char *actor,
+    const char *action, const char *target, const void *after, size_t alen)
+{
+    MDB_txn *txn = NULL;
+    ramp_err rv;
+
+    if (st == NULL || action == NULL || target == NULL || ts_ms < 0) {
+        return RAMP_EINVAL;
+    }
+    rv = store_begin(st, true, &txn);
+    if (rv == RAMP_OK) {
+        rv = audit_append(st, txn, ts_ms, actor != NULL ? actor : "", action,
+            target, NULL, 0, after, alen, 0);
+    }
+    if (rv == RAMP_OK) {
+        rv = store_commit(&txn);
+    }
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    return rv;
+}
+
 /*
  * Copy a value out of the map: LMDB's pointers die at the next write in
  * the same transaction, and every change writes after it reads.

@@ -236,6 +236,16 @@ ramp_err ctl_store_audit_list(struct ctl_store *st, uint64_t cursor,
     struct ctl_audit_list *out);
 void ctl_store_audit_list_fini(struct ctl_audit_list *l);
 
+/*
+ * Audit a change kept outside this store (webhooks and Prometheus
+ * analysis have their own environment): one record with seq 0, in its
+ * own transaction, written after the change committed. after: what the
+ * audit API shows as "after" (JSON text; never a secret), or NULL.
+ */
+ramp_err ctl_store_audit_note(struct ctl_store *st, int64_t ts_ms,
+    const char *actor, const char *action, const char *target,
+    const void *after, size_t alen);
+
 /* API tokens. Only BLAKE2b-256 hashes of the token text are stored. */
 enum ctl_role {
     CTL_ROLE_VIEWER = 0,

@@ -59,6 +59,16 @@ GET    /api/v1/rollouts/{rollout}/history    viewer   200 -
 GET    /api/v1/agents                        viewer   200 -
 POST   /api/v1/agents                        admin    201 {"id":"{new}","public_key":"{pk}"}
 DELETE /api/v1/agents/{agent}                admin    204 -
+GET    /api/v1/webhooks                      viewer   200 -
+GET    /api/v1/webhooks/deliveries           viewer   200 -
+GET    /api/v1/webhooks/{hook}               viewer   200 -
+PUT    /api/v1/webhooks/{new}                admin    200 {"url":"http://127.0.0.1:9/az","events":["rollout.*"]}
+DELETE /api/v1/webhooks/{hook}               admin    204 -
+POST   /api/v1/webhooks/{hook}/test          operator 202 -
+GET    /api/v1/analysis/{analysis}           viewer   200 -
+PUT    /api/v1/analysis/{flag}               operator 200 {"checks":[{"name":"e","query":"up","op":"<","threshold":1}]}
+DELETE /api/v1/analysis/{analysis}           operator 204 -
+GET    /api/v1/analysis/{analysis}/results   viewer   200 -
 EOF
 )
 CALLERS="none bogus revoked viewer operator admin"
@@ -159,6 +169,21 @@ instantiate() {
             fi
             TARGET=$k
             ;;
+        *"{hook}"*)
+            fresh h
+            admin_ok "webhook" PUT "/api/v1/webhooks/$k" \
+                '{"url":"http://127.0.0.1:9/az","events":["rollout.*"]}'
+            s=${s//\{hook\}/$k}
+            TARGET=webhook:$k
+            ;;
+        *"{analysis}"*)
+            fresh f
+            admin_ok "flag" POST /api/v1/flags "{\"key\":\"$k\",\"type\":\"bool\"}"
+            admin_ok "analysis" PUT "/api/v1/analysis/$k" \
+                '{"checks":[{"name":"e","query":"up","op":"<","threshold":1}]}'
+            s=${s//\{analysis\}/$k}
+            TARGET=$k
+            ;;
         *"{token}"*)
             fresh t
             new_token "$k" viewer >/dev/null
@@ -178,6 +203,7 @@ instantiate() {
             case $NEW_KIND in
             tokens) TARGET=token:$k ;;
             agents) TARGET=agent:$k ;;
+            webhooks) TARGET=webhook:$k ;;
             *) TARGET=$k ;;
             esac
             ;;
@@ -230,13 +256,13 @@ while read -r method path role ok body; do
         continue
     fi
     routes=$((routes + 1))
+    NEW_KIND=$(printf '%s' "$path" | cut -d/ -f4)
     for who in $CALLERS; do
         instantiate "$path"
         p=$INST
         t=$TARGET
         b=-
         if [ "$body" != - ]; then
-            NEW_KIND=$(printf '%s' "$path" | cut -d/ -f4)
             instantiate "$body"
             b=$INST
             [ -z "$TARGET" ] || t=$TARGET

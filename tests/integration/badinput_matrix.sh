@@ -338,6 +338,8 @@ http "analysis: bad key (GET)" 400 invalid key -H "$AUTH" "$API/$N/Bad%20Key"
 http "analysis: bad key (DELETE)" 400 invalid key -H "$AUTH" -X DELETE "$API/$N/Bad%20Key"
 http "analysis: bad key (results)" 400 invalid key -H "$AUTH" "$API/$N/Bad%20Key/results"
 http "analysis: none (GET)" 404 not_found - -H "$AUTH" "$API/$N/free"
+http "analysis: no such flag (PUT)" 404 not_found - -H "$AUTH" -H "$JSON" -X PUT \
+    -d "{\"checks\": [$CHK]}" "$API/$N/nosuchflag"
 http "analysis: none (DELETE)" 404 not_found - -H "$AUTH" -X DELETE "$API/$N/free"
 http "analysis: none (results)" 404 not_found - -H "$AUTH" "$API/$N/free/results"
 http "analysis: unknown parameter" 400 invalid x -H "$AUTH" "$API/$N/known?x=1"
