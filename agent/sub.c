@@ -7,7 +7,8 @@
  * shared, so blocking disk work must not run on them (DESIGN §10). The
  * SUB thread receives with a short timeout so that it also ticks the
  * freshness clock; the resync thread sleeps on a condition variable until
- * a gap, a heartbeat ahead, a reconnection or start-up asks for a round.
+ * a gap, a heartbeat ahead, heartbeats behind (the controller's store
+ * went back), a reconnection or start-up asks for a round.
  * Both write the cache; LMDB's writer lock serialises them, and the
  * cache's seq rule makes their overlap harmless (the later one sees
  * replays).
@@ -37,6 +38,12 @@
 #define SUB_BACKOFF_MAX 30000 /* ms: retries never wait longer */
 #define SUB_LOG_BURST 5      /* lines per kind of rejection ... */
 #define SUB_LOG_WINDOW 10000 /* ... per this many ms */
+/* Heartbeats behind our seq in a row before we ask the controller: one
+ * alone is normal (a resync reply can overtake the PUB stream). */
+#define SUB_BEHIND_BEATS 2
+/* ms between such resyncs: a replayed old heartbeat (genuinely signed,
+ * so it verifies) costs the controller at most one request per this. */
+#define SUB_BEHIND_EVERY_MS 5000
 
 struct agt_sub {
     struct agt_cache *cache;   /* borrowed */
@@ -60,6 +67,9 @@ struct agt_sub {
     int64_t resync_timeout_ms;
     struct agt_ratelimit rl[AGT_APPLY_COUNT]; /* per outcome */
     struct agt_ratelimit rl_resync;
+    uint32_t behind_beats;    /* heartbeats behind our seq in a row */
+    bool behind_logged;       /* this episode has been logged */
+    int64_t behind_next_ms;   /* monotonic: no behind-resync before */
 
     pthread_mutex_t view_mu; /* serialises agt_view_refresh */
     bool view_dirty;         /* under view_mu: last build failed */
@@ -153,6 +163,39 @@ sub_tick(struct agt_sub *s)
     }
 }
 
+/*
+ * A verified heartbeat announcing a seq below the one we applied: the
+ * controller's store went back (restored from an older backup), or the
+ * heartbeat is an old one replayed. Either way the controller decides,
+ * through the resync socket (a signed reply, asked by us): an agent
+ * ahead makes it jump its seq past ours and answer with a snapshot
+ * (docs/protocol.md, sequencing). Without this a running agent would
+ * drop every later change as a replay until the controller's seq passed
+ * its own. Returns true when a resync should be asked now. Under s->mu.
+ */
+static bool
+sub_behind_locked(struct agt_sub *s, uint64_t seq, uint64_t last, bool *log)
+{
+    int64_t now = sub_now_ms();
+
+    *log = false;
+    if (seq >= last) {
+        s->behind_beats = 0;
+        s->behind_logged = false;
+        return false;
+    }
+    if (s->behind_beats < UINT32_MAX) {
+        s->behind_beats++;
+    }
+    if (s->behind_beats < SUB_BEHIND_BEATS || now < s->behind_next_ms) {
+        return false;
+    }
+    s->behind_next_ms = now + SUB_BEHIND_EVERY_MS;
+    *log = !s->behind_logged;
+    s->behind_logged = true;
+    return true;
+}
+
 /* Log one rejection, rate-limited per outcome. */
 static void
 sub_log_outcome(struct agt_sub *s, const struct agt_apply_result *res,
@@ -215,9 +258,20 @@ sub_handle(struct agt_sub *s, nng_msg *msg)
     }
     sub_log_outcome(s, &res, rv, "sub");
     if (res.outcome == AGT_APPLY_HEARTBEAT) {
+        bool behind, log;
+
         pthread_mutex_lock(&s->mu);
         sub_contact_locked(s, res.interval_ms, "heartbeat");
+        behind = sub_behind_locked(s, res.seq, res.last, &log);
         pthread_mutex_unlock(&s->mu);
+        if (log) {
+            RAMP_LOG(RP_LOG_WARNING, "RAMP-AGENT-CONTROLLER-BEHIND",
+                "seq=%llu last=%llu beats=%d", (unsigned long long) res.seq,
+                (unsigned long long) res.last, SUB_BEHIND_BEATS);
+        }
+        if (behind) {
+            sub_want_resync(s, 0);
+        }
     }
     if (res.resync) {
         sub_want_resync(s, res.seq);

@@ -43,6 +43,7 @@ struct ctl_resync {
     int nworkers;
     struct rs_worker *workers; /* owned, nworkers */
     _Atomic uint64_t log_replies, snapshot_replies, malformed, errors;
+    _Atomic uint64_t seq_jumps; /* ctl_store_seq_jump calls that jumped */
 };
 
 static int64_t
@@ -55,8 +56,65 @@ now_ms(void)
 }
 
 /*
- * The reply for since: the log when it reaches back, otherwise a fresh
- * snapshot. Appends the encoded reply to out.
+ * The agent has applied seqs up to since, above anything this store
+ * issued: the store was restored from an older backup while agents went
+ * on. Left alone, the next changes would take seqs the agent already
+ * holds and it would drop them as replays (an agent never goes back to a
+ * lower seq: that is its defence against replayed envelopes). So jump
+ * the store's seq past since; the caller then answers with a snapshot
+ * sealed at the new seq, which the agent applies since it is ahead of
+ * its own. Changes made after the backup are lost with the backup's
+ * age: the snapshot replaces the agent's state with the restored one.
+ *
+ * Not under the publisher's change lock, and no need: the jump sends no
+ * envelope, so the order of PUB sends (seq N before N + 1) is not at
+ * stake, and LMDB's writer lock already orders it with every change. A
+ * change committed just before the jump reaches agents by PUB or is in
+ * the snapshot; one just after takes to + 1. Heartbeats read meta.seq,
+ * so from the next one on they announce the new seq, and agents behind
+ * it ask for a resync and get a snapshot (the log is empty now).
+ *
+ * The request is not authenticated (neither is PUB's content until it
+ * is verified): a peer on the resync socket could push the seq up. The
+ * ceiling keeps seq far from overflow, every jump is logged and audited,
+ * and the socket should face agents only (TLS: docs/security.md).
+ */
+static ramp_err
+resync_ahead(struct ctl_resync *r, uint64_t since, uint64_t last)
+{
+    uint64_t from = 0;
+    size_t dropped = 0;
+    ramp_err rv;
+
+    if (since >= CTL_STORE_SEQ_MAX) {
+        RAMP_LOG(RP_LOG_WARNING, "RAMP-RESYNC-AHEAD",
+            "since=%llu seq=%llu from=%llu to=none err=%s",
+            (unsigned long long) since, (unsigned long long) last,
+            (unsigned long long) last, ramp_errname(RAMP_EINVAL));
+        return RAMP_EINVAL;
+    }
+    rv = ctl_store_seq_jump(r->st, since + 1, "resync", now_ms(), &from,
+        &dropped);
+    if (rv != RAMP_OK) {
+        return rv;
+    }
+    RAMP_LOG(RP_LOG_WARNING, "RAMP-RESYNC-AHEAD",
+        "since=%llu seq=%llu from=%llu to=%llu", (unsigned long long) since,
+        (unsigned long long) last, (unsigned long long) from,
+        (unsigned long long) (since + 1));
+    if (from < since + 1) {
+        atomic_fetch_add(&r->seq_jumps, 1);
+        RAMP_LOG(RP_LOG_NOTICE, "RAMP-STORE-SEQ-JUMP",
+            "from=%llu to=%llu log_dropped=%zu", (unsigned long long) from,
+            (unsigned long long) (since + 1), dropped);
+    }
+    return RAMP_OK;
+}
+
+/*
+ * The reply for since: the log when it reaches back, otherwise (or when
+ * the agent is ahead of this store) a fresh snapshot. Appends the
+ * encoded reply to out.
  */
 static ramp_err
 resync_answer(
@@ -73,13 +131,14 @@ resync_answer(
     if (rv != RAMP_OK) {
         goto out;
     }
-    if (range.reaches) {
-        if (since > range.last) {
-            /* The agent is ahead of us: this store was restored from an
-             * older backup. Nothing we send can be applied; say so. */
-            RAMP_LOG(RP_LOG_WARNING, "RAMP-RESYNC-AHEAD", "since=%llu seq=%llu",
-                (unsigned long long) since, (unsigned long long) range.last);
+    if (range.reaches && since > range.last) {
+        rv = resync_ahead(r, since, range.last);
+        if (rv != RAMP_OK) {
+            goto out;
         }
+        range.reaches = false; /* the agent needs the state: snapshot */
+    }
+    if (range.reaches) {
         *statusp = 0;
         rv = rp_resync_rep_encode(
             out, 0, (const uint8_t *const *) range.envs, range.lens, range.n);
@@ -312,4 +371,5 @@ ctl_resync_stats(struct ctl_resync *r, struct ctl_resync_stats *out)
     out->snapshot_replies = atomic_load(&r->snapshot_replies);
     out->malformed = atomic_load(&r->malformed);
     out->errors = atomic_load(&r->errors);
+    out->seq_jumps = atomic_load(&r->seq_jumps);
 }

@@ -2,7 +2,10 @@
 /*
  * The resync server (DESIGN §5, docs/protocol.md §5): an nng REP socket
  * answering [1, since] with [0, [envelopes since+1 ...]] from the update
- * log, or [1, [SNAPSHOT]] when the log no longer reaches back. Replies
+ * log, or [1, [SNAPSHOT]] when the log no longer reaches back. An agent
+ * ahead of the store (since > seq: the store was restored from an older
+ * backup) makes the store jump its seq to since + 1
+ * (ctl_store_seq_jump) and gets a snapshot sealed there. Replies
  * are bounded (max_bytes of envelopes); an agent that gets a partial log
  * asks again from where it got to.
  *
@@ -45,6 +48,7 @@ struct ctl_resync_stats {
     uint64_t snapshot_replies; /* status 1 */
     uint64_t malformed;        /* dropped requests */
     uint64_t errors;           /* store or send failures */
+    uint64_t seq_jumps;        /* agents ahead: store seq jumped past them */
 };
 void ctl_resync_stats(struct ctl_resync *r, struct ctl_resync_stats *out);
 

@@ -2132,6 +2132,110 @@ ctl_store_rollout_list_fini(struct ctl_rollout_list *l)
 }
 
 /* ------------------------------------------------------------------ */
+/* Seq jump: after a restore from an older backup                      */
+/* ------------------------------------------------------------------ */
+
+/* An audit value for the jump: the seq as one msgpack uint. */
+static ramp_err
+jump_seq_enc(struct rp_buf *b, uint64_t seq)
+{
+    struct rp_pack pk;
+
+    rp_pack_init(&pk, b);
+    rp_pack_u64(&pk, seq);
+    return pk.err;
+}
+
+/*
+ * Why the whole log goes rather than only entries above some seq: every
+ * entry was issued by this store's history, which diverged from what the
+ * asking agent holds (it applied seqs this store never issued). A resync
+ * from any seq must therefore come as a snapshot, and an empty log is
+ * what makes ctl_store_log_range answer "does not reach". Keeping the
+ * entries would hand an agent behind a log whose tail it can apply
+ * while its seq, from the other history, may already be past them.
+ *
+ * One write transaction: the drop, meta.seq and the audit record commit
+ * together or not at all. The log stays gap-free: empty now, then
+ * to + 1, to + 2, ... as changes follow.
+ */
+ramp_err
+ctl_store_seq_jump(struct ctl_store *st, uint64_t to, const char *actor,
+    int64_t ts_ms, uint64_t *fromp, size_t *droppedp)
+{
+    MDB_txn *txn = NULL;
+    struct rp_buf before, after;
+    uint64_t from = 0;
+    size_t dropped = 0;
+    ramp_err rv;
+
+    if (st == NULL || to == 0 || to > CTL_STORE_SEQ_MAX || ts_ms < 0) {
+        return RAMP_EINVAL;
+    }
+    actor = actor != NULL ? actor : "";
+    rp_buf_init(&before, 16);
+    rp_buf_init(&after, 16);
+    rv = store_begin(st, true, &txn);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = meta_seq(txn, st->meta, &from);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    if (from >= to) {
+        /* Already there (another agent asked first): nothing to do. */
+        goto out;
+    }
+    rv = store_entries(txn, st->log, &dropped);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    if (store_inject()) {
+        rv = rp_mdb_err(EIO, "drop(injected)");
+        goto out;
+    }
+    /* del = 0 empties the database and keeps its handle. */
+    rv = rp_mdb_err(mdb_drop(txn, st->log, 0), "drop(log)");
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = meta_put_u64(txn, st->meta, STORE_META_SEQ, 8, to);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = jump_seq_enc(&before, from);
+    if (rv == RAMP_OK) {
+        rv = jump_seq_enc(&after, to);
+    }
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = audit_append(st, txn, ts_ms, actor, "store.seq_jump", "seq",
+        before.data, before.len, after.data, after.len, to);
+    if (rv != RAMP_OK) {
+        goto out;
+    }
+    rv = store_commit(&txn);
+
+out:
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    rp_buf_fini(&before);
+    rp_buf_fini(&after);
+    if (rv == RAMP_OK) {
+        if (fromp != NULL) {
+            *fromp = from;
+        }
+        if (droppedp != NULL) {
+            *droppedp = from < to ? dropped : 0;
+        }
+    }
+    return rv;
+}
+
+/* ------------------------------------------------------------------ */
 /* Reads: log and snapshot                                             */
 /* ------------------------------------------------------------------ */
 

@@ -133,6 +133,33 @@ ramp_err ctl_store_key_rotate(struct ctl_store *st, const struct rp_keypair *kp,
     const uint8_t new_pk[RP_PK_LEN], int64_t not_before_ms, const char *actor,
     int64_t ts_ms, uint64_t *seqp, struct rp_buf *env);
 
+/*
+ * Restore recovery: raise the global seq to `to` when it is lower. Used
+ * when an agent asks to resync from a seq this store never issued (the
+ * store was restored from an older backup while agents went on): the
+ * next change then takes to + 1, which every agent accepts, instead of
+ * seqs they already applied and drop as replays.
+ *
+ * In one write transaction, only when the stored seq < to: every log
+ * entry is deleted (its history diverged from what agents hold, so any
+ * resync must now be answered with a snapshot), meta.seq becomes to, and
+ * an audit record "store.seq_jump" (target "seq", before/after the old
+ * and new seq as msgpack uints, seq = to) is appended. Publishes nothing:
+ * there is no envelope for the jumped seqs; ctl_store_snapshot seals the
+ * state at `to` for whoever asks.
+ *
+ * When the stored seq >= to, nothing changes and RAMP_OK is returned
+ * (idempotent: agents at different seqs may ask one after another).
+ * fromp (if not NULL) receives the seq before the call; droppedp (if not
+ * NULL) the log entries deleted (0 when nothing changed); both only on
+ * RAMP_OK. RAMP_EINVAL (to 0 or above CTL_STORE_SEQ_MAX, ts_ms < 0),
+ * RAMP_ESTORE, RAMP_ETOOBIG (map full), RAMP_ENOMEM; on error nothing
+ * changed. Blocks for the commit (fsync).
+ */
+#define CTL_STORE_SEQ_MAX ((uint64_t) INT64_MAX) /* JSON-safe as int64 */
+ramp_err ctl_store_seq_jump(struct ctl_store *st, uint64_t to,
+    const char *actor, int64_t ts_ms, uint64_t *fromp, size_t *droppedp);
+
 /* Reads. */
 
 /* Decoded and prepared; free with rp_flag_free. RAMP_ENOTFOUND. */

@@ -1692,6 +1692,208 @@ test_oom_changes_nothing(void **state)
     fx_free(fx);
 }
 
+/* The one msgpack uint an audit record of a seq jump holds. */
+static uint64_t
+audit_u64(const uint8_t *p, size_t n)
+{
+    msgpack_unpacked u;
+    uint64_t v;
+
+    assert_non_null(p);
+    assert_int_equal(rp_mp_unpack(p, n, 64, &u), RAMP_OK);
+    assert_int_equal(u.data.type, MSGPACK_OBJECT_POSITIVE_INTEGER);
+    v = u.data.via.u64;
+    rp_mp_done(&u);
+    return v;
+}
+
+static void
+test_seq_jump(void **state)
+{
+    struct fx *fx = fx_new(0, 0);
+    struct ctl_log_range lr;
+    struct ctl_audit_list al;
+    struct rp_envelope e;
+    struct rp_buf snap;
+    uint64_t first = 99, last = 99, from = 99, seq = 0;
+    size_t dropped = 99, naudit;
+
+    (void) state;
+    put_new(fx, "a");
+    put_new(fx, "b");
+    assert_int_equal(log_count(fx), 2);
+    naudit = audit_count(fx);
+
+    /* An agent at 9 asks: the store jumps to 10 and forgets its log. */
+    assert_int_equal(
+        ctl_store_seq_jump(fx->st, 10, "resync", TS, &from, &dropped),
+        RAMP_OK);
+    assert_int_equal(from, 2);
+    assert_int_equal(dropped, 2);
+    assert_int_equal(cur_seq(fx), 10);
+    assert_int_equal(ctl_store_log_bounds(fx->st, &first, &last), RAMP_OK);
+    assert_int_equal(first, 0);
+    assert_int_equal(last, 10);
+    /* Behind: the log no longer reaches, a snapshot is due. */
+    for (uint64_t since = 0; since < 10; since += 3) {
+        assert_int_equal(
+            ctl_store_log_range(fx->st, since, 0, 0, &lr), RAMP_OK);
+        assert_false(lr.reaches);
+        assert_int_equal(lr.n, 0);
+        ctl_log_range_fini(&lr);
+    }
+    assert_int_equal(ctl_store_log_range(fx->st, 10, 0, 0, &lr), RAMP_OK);
+    assert_true(lr.reaches);
+    assert_int_equal(lr.n, 0);
+    ctl_log_range_fini(&lr);
+    /* The flags are untouched; the snapshot is sealed at the new seq. */
+    assert_int_equal(flag_version(fx, "a"), 1);
+    assert_int_equal(flag_version(fx, "b"), 1);
+    rp_buf_init(&snap, RP_ENV_MAX);
+    assert_int_equal(
+        ctl_store_snapshot(fx->st, &fx->kp, TS, &seq, &snap), RAMP_OK);
+    assert_int_equal(seq, 10);
+    assert_int_equal(rp_env_open(snap.data, snap.len, &fx->pub, 1, &e), RAMP_OK);
+    assert_int_equal(e.kind, RP_KIND_SNAPSHOT);
+    assert_int_equal(e.seq, 10);
+    rp_buf_fini(&snap);
+
+    /* Audited: action, target, before/after, seq. */
+    assert_int_equal(audit_count(fx), naudit + 1);
+    assert_int_equal(
+        ctl_store_audit_list(fx->st, 0, true, NULL, 1, &al), RAMP_OK);
+    assert_int_equal(al.n, 1);
+    assert_string_equal(al.recs[0].action, "store.seq_jump");
+    assert_string_equal(al.recs[0].target, "seq");
+    assert_string_equal(al.recs[0].actor, "resync");
+    assert_int_equal(al.recs[0].seq, 10);
+    assert_int_equal(al.recs[0].ts_ms, TS);
+    assert_int_equal(audit_u64(al.recs[0].before, al.recs[0].before_len), 2);
+    assert_int_equal(audit_u64(al.recs[0].after, al.recs[0].after_len), 10);
+    ctl_store_audit_list_fini(&al);
+
+    /* Idempotent: an agent at or below the new seq changes nothing. */
+    for (uint64_t to = 1; to <= 10; to += 9) {
+        from = 99;
+        dropped = 99;
+        assert_int_equal(
+            ctl_store_seq_jump(fx->st, to, "resync", TS, &from, &dropped),
+            RAMP_OK);
+        assert_int_equal(from, 10);
+        assert_int_equal(dropped, 0);
+        assert_int_equal(cur_seq(fx), 10);
+        assert_int_equal(audit_count(fx), naudit + 1);
+    }
+
+    /* The next change takes to + 1 and the log is gap-free from it. */
+    assert_int_equal(put_new(fx, "c"), 11);
+    assert_int_equal(ctl_store_log_bounds(fx->st, &first, &last), RAMP_OK);
+    assert_int_equal(first, 11);
+    assert_int_equal(last, 11);
+    assert_int_equal(ctl_store_log_range(fx->st, 10, 0, 0, &lr), RAMP_OK);
+    assert_true(lr.reaches);
+    assert_int_equal(lr.n, 1);
+    assert_int_equal(
+        rp_env_open(lr.envs[0], lr.lens[0], &fx->pub, 1, &e), RAMP_OK);
+    assert_int_equal(e.seq, 11);
+    assert_int_equal(e.kind, RP_KIND_FLAG_PUT);
+    ctl_log_range_fini(&lr);
+    assert_int_equal(ctl_store_log_range(fx->st, 9, 0, 0, &lr), RAMP_OK);
+    assert_false(lr.reaches);
+    ctl_log_range_fini(&lr);
+
+    /* A second agent further ahead jumps again; NULL out-params are fine. */
+    assert_int_equal(
+        ctl_store_seq_jump(fx->st, 20, NULL, TS, NULL, NULL), RAMP_OK);
+    assert_int_equal(cur_seq(fx), 20);
+    assert_int_equal(log_count(fx), 0);
+    assert_int_equal(audit_count(fx), naudit + 3); /* + flag c, + jump */
+
+    /* It survives a reopen. */
+    fx_reopen(fx, 0, 0);
+    assert_int_equal(cur_seq(fx), 20);
+    assert_int_equal(put_new(fx, "d"), 21);
+    fx_free(fx);
+}
+
+static void
+test_seq_jump_bad_input_and_faults(void **state)
+{
+    struct fx *fx = inj_fixture();
+    struct state before, after;
+    uint64_t from = 99;
+    size_t dropped = 99;
+    long n, base;
+
+    (void) state;
+    state_take(fx, &before);
+    assert_int_equal(ctl_store_seq_jump(NULL, 10, "x", TS, &from, &dropped),
+        RAMP_EINVAL);
+    assert_int_equal(
+        ctl_store_seq_jump(fx->st, 0, "x", TS, &from, &dropped), RAMP_EINVAL);
+    assert_int_equal(ctl_store_seq_jump(fx->st, CTL_STORE_SEQ_MAX + 1, "x",
+                         TS, &from, &dropped),
+        RAMP_EINVAL);
+    assert_int_equal(ctl_store_seq_jump(fx->st, UINT64_MAX, "x", TS, &from,
+                         &dropped),
+        RAMP_EINVAL);
+    assert_int_equal(
+        ctl_store_seq_jump(fx->st, 10, "x", -1, &from, &dropped), RAMP_EINVAL);
+    assert_int_equal(from, 99);
+    assert_int_equal(dropped, 99);
+    state_take(fx, &after);
+    state_same(&before, &after);
+
+    /* Writes: log drop, meta seq, audit, commit. Failing any one of them
+     * leaves everything as it was. */
+    for (n = 1;; n++) {
+        ramp_err rv;
+
+        ctl_store_fail_at(n);
+        rv = ctl_store_seq_jump(fx->st, 50, "x", TS, &from, &dropped);
+        ctl_store_fail_at(0);
+        if (rv == RAMP_OK) {
+            break;
+        }
+        assert_int_equal(rv, RAMP_ESTORE);
+        assert_int_equal(from, 99);
+        state_take(fx, &after);
+        state_same(&before, &after);
+        assert_true(n < 50);
+    }
+    assert_int_equal(n, 5);
+    assert_int_equal(from, before.seq);
+    assert_int_equal(dropped, before.nlog);
+    state_take(fx, &after);
+    assert_int_equal(after.seq, 50);
+    assert_int_equal(after.nlog, 0);
+    assert_int_equal(after.naudit, before.naudit + 1);
+    fx_free(fx);
+
+    /* Out of memory at any allocation: RAMP_ENOMEM, nothing changed,
+     * nothing leaked. */
+    fx = inj_fixture();
+    state_take(fx, &before);
+    base = rp_alloc_outstanding();
+    for (n = 1;; n++) {
+        ramp_err rv;
+
+        rp_alloc_fail_at(n);
+        rv = ctl_store_seq_jump(fx->st, 50, "x", TS, NULL, NULL);
+        rp_alloc_fail_at(0);
+        if (rv == RAMP_OK) {
+            break;
+        }
+        assert_int_equal(rv, RAMP_ENOMEM);
+        assert_int_equal(rp_alloc_outstanding(), base);
+        state_take(fx, &after);
+        state_same(&before, &after);
+        assert_true(n < 100);
+    }
+    assert_int_equal(cur_seq(fx), 50);
+    fx_free(fx);
+}
+
 static void
 test_open_errors(void **state)
 {
@@ -1731,6 +1933,8 @@ main(void)
         cmocka_unit_test(test_fail_nth_write_changes_nothing),
         cmocka_unit_test(test_oom_changes_nothing),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_seq_jump),
+        cmocka_unit_test(test_seq_jump_bad_input_and_faults),
     };
 
     return cmocka_run_group_tests(tests, setup, NULL);
