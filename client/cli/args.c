@@ -28,6 +28,9 @@ const struct cli_opt cli_global_opts[] = {
     {"timeout", "DURATION", false,
         "total time per request: 500ms, 10s, 1m (RAMP_TIMEOUT)"},
     {"agent", "TARGET", false, "agent for eval (RAMP_AGENT)"},
+    {"cacert", "PATH", false,
+        "CA certificate (PEM) for an https:// URL; default: the system's "
+        "(RAMP_CACERT)"},
     {"config", "PATH", false, "config file (default ~/.config/ramp/cli.conf)"},
     {"json", NULL, false, "print the API's JSON instead of text"},
     {"pretty", NULL, false, "with --json: indent by 2"},
@@ -46,6 +49,8 @@ static const struct rp_cfg_def cli_cfg[] = {
         "total time per request"},
     {"agent", RP_CFG_STR, "ipc:///run/ramp/agent.sock", 0, 0, false,
         "agent target for eval"},
+    {"cacert", RP_CFG_STR, "", 0, 0, false,
+        "CA certificate file for https:// (empty: the system's)"},
 };
 
 static int
@@ -240,9 +245,11 @@ config_default(char **envp, char *buf, size_t bufsz)
 int
 cli_config(struct cli *c, const struct cli_args *a)
 {
-    static const char *const names[] = {"url", "token", "timeout", "agent"};
-    char *argv[2 * 4 + 2];
-    char flagbuf[4][16];
+    static const char *const names[] = {"url", "token", "timeout", "agent",
+        "cacert"};
+    enum { NSET = sizeof(names) / sizeof(names[0]) };
+    char *argv[2 * NSET + 2];
+    char flagbuf[NSET][16];
     char pathbuf[1024];
     const char *path;
     const char *url;
@@ -254,7 +261,7 @@ cli_config(struct cli *c, const struct cli_args *a)
 
     /* Hand cfg only the settings' flags: the command's own options are
      * not in its table and would be "unknown flag" errors there. */
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < NSET; i++) {
         const char *v = cli_arg(a, names[i]);
 
         if (v != NULL) {
@@ -321,6 +328,15 @@ cli_config(struct cli *c, const struct cli_args *a)
         goto out;
     }
     snprintf(c->agent, sizeof(c->agent), "%s", rp_cfg_str(&cfg, "agent"));
+    /* Checked here so a wrong path is a usage error before any request,
+     * not a TLS failure that looks like an unreachable controller. */
+    url = rp_cfg_str(&cfg, "cacert");
+    if (strlen(url) >= sizeof(c->cacert) ||
+        (url[0] != '\0' && access(url, R_OK) != 0)) {
+        fprintf(c->err, "error: cacert: cannot read '%.256s'\n", url);
+        goto out;
+    }
+    snprintf(c->cacert, sizeof(c->cacert), "%s", url);
     rc = CLI_EXIT_OK;
 
 out:

@@ -100,8 +100,9 @@ usage_top(FILE *f)
     usage_list(f, NULL);
     fputs("  help [COMMAND]  show help\n"
           "\n"
-          "Settings: --url, --token, --timeout, --agent, or RAMP_URL,\n"
-          "RAMP_TOKEN, RAMP_TIMEOUT, RAMP_AGENT, or the config file\n"
+          "Settings: --url, --token, --timeout, --agent, --cacert, or\n"
+          "RAMP_URL, RAMP_TOKEN, RAMP_TIMEOUT, RAMP_AGENT, RAMP_CACERT, or\n"
+          "the config file\n"
           "~/.config/ramp/cli.conf (\"url = ...\" lines; --config PATH);\n"
           "flags win over the environment, which wins over the file.\n"
           "\n"

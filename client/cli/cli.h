@@ -75,6 +75,7 @@ struct cli {
     char *token;        /* owned (rp_strdup); "" when none; never printed */
     int64_t timeout_ms; /* total time of one request */
     char agent[1025];   /* libramp target for `ramp eval` */
+    char cacert[1025];  /* CA file for https:// ("": the system's) */
 };
 
 /* Run the command line argv[0..argc) (argv[0] is the program name) and

@@ -261,6 +261,9 @@ cli_http(struct cli *c, const char *method, const char *path,
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "ramp-cli/" RAMP_CLI_VERSION);
+    if (c->cacert[0] != '\0') {
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->cacert);
+    }
     if (strcmp(method, "POST") == 0 || text != NULL) {
         /* POST with no body still sends Content-Length: 0. */
         curl_easy_setopt(

@@ -36,6 +36,7 @@
 #include "resync.h"
 #include "store.h"
 #include "testutil.h"
+#include "cli_run.h"
 
 #define HEARTBEAT_MS 50
 #define RECV_BOUND_MS 20000 /* a hang fails the test; not a threshold */
@@ -294,6 +295,58 @@ test_req_resync(void **state)
     nng_close(s);
 }
 
+/* The ramp CLI against the HTTPS API: --cacert (or RAMP_CACERT) names
+ * the CA; without it the system's store does not know this self-signed
+ * certificate (exit 6); an unreadable file is a usage error (exit 2)
+ * before anything is sent. */
+static void
+test_cli_cacert(void **state)
+{
+    char tok[CTL_TOKEN_STRLEN];
+    char url[64], urlarg[80], tokarg[CTL_TOKEN_STRLEN + 16];
+    char caenv[300], caarg[300], other[300];
+    struct run r;
+    unsigned long sent;
+
+    (void) state;
+    assert_int_equal(ctl_store_token_create(g.st, "tls-cli", CTL_ROLE_VIEWER,
+                         "test", 1, tok),
+        RAMP_OK);
+    snprintf(url, sizeof(url), "https://localhost:%d", g.port);
+    snprintf(urlarg, sizeof(urlarg), "--url=%s", url);
+    snprintf(tokarg, sizeof(tokarg), "--token=%s", tok);
+    snprintf(caarg, sizeof(caarg), "--cacert=%s", g.cert);
+    snprintf(other, sizeof(other), "--cacert=%s", g.other);
+    snprintf(caenv, sizeof(caenv), "RAMP_CACERT=%s", g.cert);
+    {
+        char *env[] = {"HOME=/nonexistent-ramp-test", "RAMP_TIMEOUT=5s",
+            NULL};
+        char *env_ca[] = {"HOME=/nonexistent-ramp-test", "RAMP_TIMEOUT=5s",
+            caenv, NULL};
+        const char *ok[] = {urlarg, tokarg, caarg, "flag", "list", NULL};
+        const char *none[] = {urlarg, tokarg, "flag", "list", NULL};
+        const char *wrong[] = {urlarg, tokarg, other, "flag", "list", NULL};
+        const char *missing[] = {urlarg, tokarg, "--cacert=/nonexistent/ca.pem",
+            "flag", "list", NULL};
+
+        if (run_envv(&r, env, ok) != CLI_EXIT_OK) {
+            fail_msg("ramp flag list over https: %d: %s", r.rc, r.err);
+        }
+        run_fini(&r);
+        assert_int_equal(run_envv(&r, env_ca, none), CLI_EXIT_OK);
+        run_fini(&r);
+        assert_int_equal(run_envv(&r, env, none), CLI_EXIT_UNREACH);
+        run_fini(&r);
+        assert_int_equal(run_envv(&r, env, wrong), CLI_EXIT_UNREACH);
+        run_fini(&r);
+        sent = cli_requests_sent();
+        assert_int_equal(run_envv(&r, env, missing), CLI_EXIT_USAGE);
+        assert_non_null(strstr(r.err, "cacert"));
+        assert_int_equal(cli_requests_sent(), sent);
+        run_fini(&r);
+    }
+}
+
 /* No CA, no tls+ dial; a CA or name that does not match, no connection. */
 static void
 test_tls_refusals(void **state)
@@ -370,6 +423,7 @@ main(void)
         cmocka_unit_test(test_sub_heartbeat),
         cmocka_unit_test(test_req_resync),
         cmocka_unit_test(test_tls_refusals),
+        cmocka_unit_test(test_cli_cacert),
         cmocka_unit_test(test_config_checks),
     };
 
