@@ -137,6 +137,7 @@ resync_answer(
             goto out;
         }
         range.reaches = false; /* the agent needs the state: snapshot */
+        range.first = 0;       /* the jump emptied the log */
     }
     if (range.reaches) {
         *statusp = 0;
