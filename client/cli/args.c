@@ -80,11 +80,20 @@ cli_args_parse(struct cli *c, const struct cli_cmd *cmd, int argc, char **argv,
     bool opts = true;
 
     memset(a, 0, sizeof(*a));
+    /* test_cli checks every command's table fits (test_opt_tables). */
     for (const struct cli_opt *o = cmd->opts; o != NULL && o->name != NULL;
          o++) {
+        if (a->nopts == CLI_OPT_MAX) {
+            fprintf(c->err, "error: too many options for this command\n");
+            return CLI_EXIT_ERROR;
+        }
         a->opts[a->nopts++] = o;
     }
     for (const struct cli_opt *o = cli_global_opts; o->name != NULL; o++) {
+        if (a->nopts == CLI_OPT_MAX) {
+            fprintf(c->err, "error: too many options for this command\n");
+            return CLI_EXIT_ERROR;
+        }
         a->opts[a->nopts++] = o;
     }
     /* --help wins over every other problem: asking for help with a

@@ -38,7 +38,7 @@ enum cli_exit {
 /* What a --file or --patch may hold: the API refuses bodies over 1 MiB. */
 #define CLI_BODY_MAX ((size_t) 1 << 20)
 
-#define CLI_OPT_MAX 24   /* options one command knows, globals included */
+#define CLI_OPT_MAX 32   /* options one command knows, globals included */
 #define CLI_MULTI_MAX 64 /* values of repeatable options (--attr, --variant)   \
                           */
 #define CLI_POS_MAX 4    /* positional arguments */

@@ -766,10 +766,45 @@ test_version(void **state)
     run_fini(&r);
 }
 
+/* Every command's own options plus the global ones fit the parser's
+ * table (an overflow was caught once by UBSan when a global option was
+ * added). */
+static void
+test_opt_tables(void **state)
+{
+    const struct cli_cmd *const tables[] = {cli_flag_cmds, cli_admin_cmds,
+        cli_eval_cmds, cli_webhook_cmds, cli_rollout_cmds, cli_agent_cmds};
+    size_t nglobal = 0;
+    size_t ncmds = 0;
+
+    (void) state;
+    for (const struct cli_opt *o = cli_global_opts; o->name != NULL; o++) {
+        nglobal++;
+    }
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+        for (const struct cli_cmd *cmd = tables[t]; cmd->name != NULL; cmd++) {
+            size_t n = nglobal;
+
+            for (const struct cli_opt *o = cmd->opts;
+                 o != NULL && o->name != NULL; o++) {
+                n++;
+            }
+            if (n > CLI_OPT_MAX) {
+                fail_msg("%s %s: %zu options, the table holds %d",
+                    cmd->group != NULL ? cmd->group : "", cmd->name, n,
+                    CLI_OPT_MAX);
+            }
+            ncmds++;
+        }
+    }
+    assert_true(ncmds > 20);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_opt_tables),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_usage_messages),
         cmocka_unit_test(test_file_validation),
