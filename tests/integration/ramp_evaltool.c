@@ -5,10 +5,16 @@
  * machines and a script that asked `ramp eval` once per key would spend
  * most of the CI budget in exec().
  *
- *   ramp_evaltool ref FLAG.json        proto engine (rp_eval) on a flag's
+ *   ramp_evaltool ref FLAG.json [TREATMENT CONTROL host STAGE_BP]
+ *                                      proto engine (rp_eval) on a flag's
  *                                      JSON as `ramp flag get --json`
  *                                      prints it (salt and version taken
- *                                      from it)
+ *                                      from it); with the four more
+ *                                      arguments, under a host-unit
+ *                                      rollout of those variants at
+ *                                      STAGE_BP basis points, and a context
+ *                                      attribute @host=ID is the agent's
+ *                                      host id
  *   ramp_evaltool eval TARGET FLAG     libramp (ramp_eval_all) against an
  *                                      agent: ipc://... or direct:DIR
  *   ramp_evaltool wait TARGET FLAG VERSION TIMEOUT_MS
@@ -213,8 +219,10 @@ out:
 }
 
 static int
-cmd_ref(const char *path)
+cmd_ref(const char *path, char **ro_args)
 {
+    struct rp_rollout_view ro;
+    bool with_ro = ro_args != NULL;
     struct rp_flag *f = NULL;
     struct rp_attr attrs[ATTRS_MAX];
     char line[LINE_MAX_LEN];
@@ -227,6 +235,25 @@ cmd_ref(const char *path)
     rc = ref_load(path, &f);
     if (rc != 0) {
         return rc;
+    }
+    if (with_ro) {
+        char *end = NULL;
+        unsigned long bp = strtoul(ro_args[3], &end, 10);
+
+        memset(&ro, 0, sizeof(ro));
+        ro.applies = true;
+        ro.unit = RP_UNIT_HOST;
+        ro.stage_bp = (uint32_t) bp;
+        if (rp_flag_variant_index(f, ro_args[0]) < 0 ||
+            rp_flag_variant_index(f, ro_args[1]) < 0 ||
+            strcmp(ro_args[2], "host") != 0 || end == ro_args[3] ||
+            *end != '\0' || bp > 10000) {
+            fprintf(stderr, "evaltool: bad rollout arguments\n");
+            rp_flag_free(f);
+            return 2;
+        }
+        ro.treatment = (uint32_t) rp_flag_variant_index(f, ro_args[0]);
+        ro.control = (uint32_t) rp_flag_variant_index(f, ro_args[1]);
     }
     while (fgets(line, sizeof(line), stdin) != NULL) {
         struct ctxline cl;
@@ -243,15 +270,20 @@ cmd_ref(const char *path)
             ctx.key_len = strlen(cl.key);
         }
         for (size_t i = 0; i < cl.nattrs; i++) {
-            memset(&attrs[i], 0, sizeof(attrs[i]));
-            attrs[i].name = cl.names[i];
-            attrs[i].type = RP_ATTR_STRING;
-            attrs[i].s = cl.values[i];
-            attrs[i].len = strlen(cl.values[i]);
+            if (strcmp(cl.names[i], "@host") == 0) {
+                ctx.host = cl.values[i];
+                ctx.host_len = strlen(cl.values[i]);
+                continue;
+            }
+            memset(&attrs[ctx.nattrs], 0, sizeof(attrs[0]));
+            attrs[ctx.nattrs].name = cl.names[i];
+            attrs[ctx.nattrs].type = RP_ATTR_STRING;
+            attrs[ctx.nattrs].s = cl.values[i];
+            attrs[ctx.nattrs].len = strlen(cl.values[i]);
+            ctx.nattrs++;
         }
-        ctx.nattrs = cl.nattrs;
         ctx.attrs = attrs;
-        rp_eval(f, NULL, &ctx, &res);
+        rp_eval(f, with_ro ? &ro : NULL, &ctx, &res);
         key = cl.key != NULL ? cl.key : "-";
         printf("%s %s %s %s %llu ", key,
             res.variant_name != NULL ? res.variant_name : "-",
@@ -417,7 +449,8 @@ cmd_wait(const char *target, const char *flag, const char *vstr,
 static void
 usage(void)
 {
-    fputs("usage: ramp_evaltool ref FLAG.json < contexts\n"
+    fputs("usage: ramp_evaltool ref FLAG.json [TREATMENT CONTROL host "
+          "STAGE_BP] < contexts\n"
           "       ramp_evaltool eval TARGET FLAG < contexts\n"
           "       ramp_evaltool wait TARGET FLAG VERSION TIMEOUT_MS\n",
         stderr);
@@ -427,7 +460,10 @@ int
 main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "ref") == 0) {
-        return cmd_ref(argv[2]);
+        return cmd_ref(argv[2], NULL);
+    }
+    if (argc == 7 && strcmp(argv[1], "ref") == 0) {
+        return cmd_ref(argv[2], argv + 3);
     }
     if (argc == 4 && strcmp(argv[1], "eval") == 0) {
         return cmd_eval(argv[2], argv[3]);
