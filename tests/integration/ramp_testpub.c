@@ -169,14 +169,18 @@ cmd_capture(const char *url, const char *pubfile, const char *dir,
         fprintf(stderr, "testpub: sub %s: %s\n", url, nng_strerror(nrc));
         goto out;
     }
-    for (bool ready = false; !ready;) {
+    /* Heartbeats first: "ready" once one arrived, then the envelopes. */
+    for (bool ready = false; saved < want;) {
         struct rp_envelope env;
         void *msg = NULL;
         size_t len = 0;
+        bool ok;
 
         if (mono_ms() >= deadline) {
-            fprintf(stderr, "testpub: no heartbeat from %s\n", url);
-            goto out;
+            if (!ready) {
+                fprintf(stderr, "testpub: no heartbeat from %s\n", url);
+            }
+            break;
         }
         nrc = nng_recv(sub, &msg, &len, NNG_FLAG_ALLOC);
         if (nrc == NNG_ETIMEDOUT) {
@@ -186,29 +190,16 @@ cmd_capture(const char *url, const char *pubfile, const char *dir,
             fprintf(stderr, "testpub: recv: %s\n", nng_strerror(nrc));
             goto out;
         }
-        ready = rp_env_open(msg, len, &pub, 1, &env) == RAMP_OK &&
-            env.kind == RP_KIND_HEARTBEAT;
-        nng_free(msg, len);
-    }
-    snprintf(path, sizeof(path), "%s/ready", dir);
-    if (write_file(path, "", 0) != 0) {
-        goto out;
-    }
-    while (saved < want && mono_ms() < deadline) {
-        struct rp_envelope env;
-        void *msg = NULL;
-        size_t len = 0;
-
-        nrc = nng_recv(sub, &msg, &len, NNG_FLAG_ALLOC);
-        if (nrc == NNG_ETIMEDOUT) {
-            continue;
-        }
-        if (nrc != 0) {
-            fprintf(stderr, "testpub: recv: %s\n", nng_strerror(nrc));
-            goto out;
-        }
-        if (rp_env_open(msg, len, &pub, 1, &env) == RAMP_OK &&
-            env.kind != RP_KIND_HEARTBEAT) {
+        ok = rp_env_open(msg, len, &pub, 1, &env) == RAMP_OK;
+        if (ok && !ready && env.kind == RP_KIND_HEARTBEAT) {
+            ready = true;
+            snprintf(path, sizeof(path), "%s/ready", dir);
+            ok = write_file(path, "", 0) == 0;
+            if (!ok) {
+                nng_free(msg, len);
+                goto out;
+            }
+        } else if (ok && ready && env.kind != RP_KIND_HEARTBEAT) {
             snprintf(path, sizeof(path), "%s/%llu.env", dir,
                 (unsigned long long) env.seq);
             if (write_file(path, msg, len) != 0) {
