@@ -93,8 +93,8 @@ resync_ahead(struct ctl_resync *r, uint64_t since, uint64_t last)
             (unsigned long long) last, ramp_errname(RAMP_EINVAL));
         return RAMP_EINVAL;
     }
-    rv = ctl_store_seq_jump(r->st, since + 1, "resync", now_ms(), &from,
-        &dropped);
+    rv = ctl_store_seq_jump(
+        r->st, since + 1, "resync", now_ms(), &from, &dropped);
     if (rv != RAMP_OK) {
         return rv;
     }

@@ -1726,8 +1726,7 @@ test_seq_jump(void **state)
 
     /* An agent at 9 asks: the store jumps to 10 and forgets its log. */
     assert_int_equal(
-        ctl_store_seq_jump(fx->st, 10, "resync", TS, &from, &dropped),
-        RAMP_OK);
+        ctl_store_seq_jump(fx->st, 10, "resync", TS, &from, &dropped), RAMP_OK);
     assert_int_equal(from, 2);
     assert_int_equal(dropped, 2);
     assert_int_equal(cur_seq(fx), 10);
@@ -1753,7 +1752,8 @@ test_seq_jump(void **state)
     assert_int_equal(
         ctl_store_snapshot(fx->st, &fx->kp, TS, &seq, &snap), RAMP_OK);
     assert_int_equal(seq, 10);
-    assert_int_equal(rp_env_open(snap.data, snap.len, &fx->pub, 1, &e), RAMP_OK);
+    assert_int_equal(
+        rp_env_open(snap.data, snap.len, &fx->pub, 1, &e), RAMP_OK);
     assert_int_equal(e.kind, RP_KIND_SNAPSHOT);
     assert_int_equal(e.seq, 10);
     rp_buf_fini(&snap);
@@ -1827,15 +1827,15 @@ test_seq_jump_bad_input_and_faults(void **state)
 
     (void) state;
     state_take(fx, &before);
-    assert_int_equal(ctl_store_seq_jump(NULL, 10, "x", TS, &from, &dropped),
-        RAMP_EINVAL);
+    assert_int_equal(
+        ctl_store_seq_jump(NULL, 10, "x", TS, &from, &dropped), RAMP_EINVAL);
     assert_int_equal(
         ctl_store_seq_jump(fx->st, 0, "x", TS, &from, &dropped), RAMP_EINVAL);
-    assert_int_equal(ctl_store_seq_jump(fx->st, CTL_STORE_SEQ_MAX + 1, "x",
-                         TS, &from, &dropped),
+    assert_int_equal(ctl_store_seq_jump(fx->st, CTL_STORE_SEQ_MAX + 1, "x", TS,
+                         &from, &dropped),
         RAMP_EINVAL);
-    assert_int_equal(ctl_store_seq_jump(fx->st, UINT64_MAX, "x", TS, &from,
-                         &dropped),
+    assert_int_equal(
+        ctl_store_seq_jump(fx->st, UINT64_MAX, "x", TS, &from, &dropped),
         RAMP_EINVAL);
     assert_int_equal(
         ctl_store_seq_jump(fx->st, 10, "x", -1, &from, &dropped), RAMP_EINVAL);
