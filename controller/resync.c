@@ -12,6 +12,7 @@
 #include "resync.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,6 +26,11 @@
 
 #define RESYNC_WORKERS_DEFAULT 4
 #define RESYNC_MAX_BYTES_DEFAULT ((size_t) 16 << 20)
+/* Seq jumps (resync_ahead): at most this far past the store's seq, and
+ * at most RESYNC_JUMP_BURST at once, then one per RESYNC_JUMP_EVERY_MS. */
+#define RESYNC_JUMP_MAX_AHEAD ((uint64_t) 1 << 32)
+#define RESYNC_JUMP_BURST 8
+#define RESYNC_JUMP_EVERY_MS 5000
 
 enum rs_state { RS_RECV, RS_SEND };
 
@@ -44,6 +50,8 @@ struct ctl_resync {
     struct rs_worker *workers; /* owned, nworkers */
     _Atomic uint64_t log_replies, snapshot_replies, malformed, errors;
     _Atomic uint64_t seq_jumps; /* ctl_store_seq_jump calls that jumped */
+    _Atomic uint64_t jumps_refused; /* too far ahead or too often */
+    _Atomic int64_t jump_tat_ms; /* the jump limiter's next free time */
 };
 
 static int64_t
@@ -75,23 +83,64 @@ now_ms(void)
  * it ask for a resync and get a snapshot (the log is empty now).
  *
  * The request is not authenticated (neither is PUB's content until it
- * is verified): a peer on the resync socket could push the seq up. The
- * ceiling keeps seq far from overflow, every jump is logged and audited,
- * and the socket should face agents only (TLS: docs/security.md).
+ * is verified): a peer on the resync socket could push the seq up, and
+ * every jump sends every agent a snapshot. So a jump goes at most
+ * RESYNC_JUMP_MAX_AHEAD past the store's seq (an agent cannot be ahead
+ * by more changes than a store ever took), and jumps are rate-limited
+ * (jump_allow): a flood costs a snapshot per agent every few seconds,
+ * and exhausting the 63-bit seq would take centuries. A refused request
+ * is answered as before the jump existed: nothing to apply; the agent
+ * asks again. Every jump is logged and audited, and the socket should
+ * face agents only (TLS: docs/security.md).
  */
+
+/* GCRA on one atomic: allow when the theoretical arrival time is at
+ * most the burst ahead of now, then move it one interval on. */
+static bool
+jump_allow(struct ctl_resync *r, int64_t now)
+{
+    int64_t tat = atomic_load(&r->jump_tat_ms);
+
+    for (;;) {
+        int64_t base = tat > now ? tat : now;
+
+        if (base - now > (int64_t) (RESYNC_JUMP_BURST - 1) *
+                RESYNC_JUMP_EVERY_MS) {
+            return false;
+        }
+        if (atomic_compare_exchange_weak(
+                &r->jump_tat_ms, &tat, base + RESYNC_JUMP_EVERY_MS)) {
+            return true;
+        }
+    }
+}
+
 static ramp_err
 resync_ahead(struct ctl_resync *r, uint64_t since, uint64_t last)
 {
     uint64_t from = 0;
     size_t dropped = 0;
+    const char *why = NULL;
     ramp_err rv;
 
     if (since >= CTL_STORE_SEQ_MAX) {
-        RAMP_LOG(RP_LOG_WARNING, "RAMP-RESYNC-AHEAD",
-            "since=%llu seq=%llu from=%llu to=none err=%s",
-            (unsigned long long) since, (unsigned long long) last,
-            (unsigned long long) last, ramp_errname(RAMP_EINVAL));
-        return RAMP_EINVAL;
+        why = "past_max";
+    } else if (since - last > RESYNC_JUMP_MAX_AHEAD) {
+        why = "too_far";
+    } else if (!jump_allow(r, now_ms())) {
+        why = "rate";
+    }
+    if (why != NULL) {
+        /* Counted; logged once per 64 so a flood cannot fill the log. */
+        if (atomic_fetch_add(&r->jumps_refused, 1) % 64 == 0) {
+            RAMP_LOG(RP_LOG_WARNING, "RAMP-RESYNC-AHEAD",
+                "since=%llu seq=%llu from=%llu to=none refused=%s "
+                "refused_total=%llu",
+                (unsigned long long) since, (unsigned long long) last,
+                (unsigned long long) last, why,
+                (unsigned long long) atomic_load(&r->jumps_refused));
+        }
+        return RAMP_EPERM;
     }
     rv = ctl_store_seq_jump(
         r->st, since + 1, "resync", now_ms(), &from, &dropped);
@@ -133,11 +182,14 @@ resync_answer(
     }
     if (range.reaches && since > range.last) {
         rv = resync_ahead(r, since, range.last);
-        if (rv != RAMP_OK) {
+        if (rv == RAMP_OK) {
+            range.reaches = false; /* the agent needs the state: snapshot */
+            range.first = 0;       /* the jump emptied the log */
+        } else if (rv == RAMP_EPERM) {
+            rv = RAMP_OK; /* refused: the log reply, nothing in it */
+        } else {
             goto out;
         }
-        range.reaches = false; /* the agent needs the state: snapshot */
-        range.first = 0;       /* the jump emptied the log */
     }
     if (range.reaches) {
         *statusp = 0;
@@ -373,4 +425,5 @@ ctl_resync_stats(struct ctl_resync *r, struct ctl_resync_stats *out)
     out->malformed = atomic_load(&r->malformed);
     out->errors = atomic_load(&r->errors);
     out->seq_jumps = atomic_load(&r->seq_jumps);
+    out->jumps_refused = atomic_load(&r->jumps_refused);
 }

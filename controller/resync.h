@@ -49,6 +49,7 @@ struct ctl_resync_stats {
     uint64_t malformed;        /* dropped requests */
     uint64_t errors;           /* store or send failures */
     uint64_t seq_jumps;        /* agents ahead: store seq jumped past them */
+    uint64_t jumps_refused;    /* too far ahead, or over the jump rate */
 };
 void ctl_resync_stats(struct ctl_resync *r, struct ctl_resync_stats *out);
 
