@@ -46,6 +46,7 @@
 #include "json.h"
 #include "log.h"
 #include "model.h"
+#include "mp.h"
 
 #define API_MAX_BODY_DEFAULT ((size_t) 1 << 20)
 #define API_QUEUE_DEFAULT 1024
@@ -785,8 +786,8 @@ do_flag_get(struct api_req *r)
 }
 
 /* The JSON of an audited object: flags and rollouts decode, webhooks and
- * analysis are kept as JSON (without secrets); the store's internal
- * records (tokens, agents, keys) are not shown. */
+ * analysis are kept as JSON (without secrets), a seq jump is {"seq": N};
+ * the store's internal records (tokens, agents, keys) are not shown. */
 static json_t *
 audit_obj(const char *action, const uint8_t *p, size_t n)
 {
@@ -811,6 +812,15 @@ audit_obj(const char *action, const uint8_t *p, size_t n)
         }    } else if (strncmp(action, "webhook.", 8) == 0 ||
         strncmp(action, "analysis.", 9) == 0) {
         j = json_loadb((const char *) p, n, JSON_REJECT_DUPLICATES, NULL);
+    } else if (strcmp(action, "store.seq_jump") == 0) {
+        msgpack_unpacked u;
+
+        if (rp_mp_unpack(p, n, 64, &u) == RAMP_OK) {
+            if (u.data.type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+                j = json_pack("{s:I}", "seq", (json_int_t) u.data.via.u64);
+            }
+            rp_mp_done(&u);
+        }
     }
     return j != NULL ? j : json_null();
 }

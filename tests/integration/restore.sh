@@ -123,6 +123,10 @@ it_assert_match "audit has store.seq_jump" \
 it_assert_match "seq_jump record's seq" \
     '"action": *"store.seq_jump"[^}]*"seq": *11|"seq": *11[^}]*"action": *"store.seq_jump"' \
     "$(tr -d '\n' <<<"$audit")"
+jump=$(curl -sS --max-time 10 -H "Authorization: Bearer $TOKEN" \
+    "$CTL_URL/api/v1/audit?limit=20" | jq -c '[.entries[] |
+    select(.action == "store.seq_jump")][0] | [.before, .after, .seq]')
+it_assert_eq "seq_jump's before, after and seq" '[{"seq":5},{"seq":11},11]' "$jump"
 
 it_step "a flag written after the restore reaches agent 1; agent 2 comes back"
 it_cli flag create n1 --type bool --enabled --default-variant on >/dev/null # 12
