@@ -392,6 +392,155 @@ ofrep_result(const char *key, const struct rp_flag *f,
     return j;
 }
 
+/*
+ * The single-flag success answer, written straight into a buffer.
+ *
+ * Building it as jansson objects and dumping them was most of the
+ * agent's own work per request (callgrind under bench_ofrep.sh): seven
+ * objects allocated and freed, and json_dumpb, run twice (to size, then
+ * to write), keeps a hashtable of the containers it is inside to refuse
+ * cycles, with an allocation and an snprintf("%p") per object. The
+ * frame of the answer needs none of it: a flag key, a variant name,
+ * enum names and integers, none of which ever needs escaping. So the
+ * frame is written here and jansson still writes the value (strings and
+ * their escapes, reals, JSON variants), with the flags res_json() uses:
+ * every answer is byte for byte what ofrep_result() and res_json() give
+ * (tests/integration/ofrep_bytes.sh). Whatever this cannot write
+ * exactly (an answer over the buffer, a name that would need escaping,
+ * a value that does not convert) it leaves to that path.
+ */
+#define OFREP_BODY_MAX 1024 /* bytes; a typical answer is about 150 */
+
+struct body {
+    char *p;     /* caller's buffer */
+    size_t len;  /* bytes written */
+    size_t cap;  /* bytes in p */
+    bool bad;    /* did not fit, or not writable here */
+};
+
+static void
+body_put(struct body *b, const char *s, size_t n)
+{
+    if (b->bad || n > b->cap - b->len) {
+        b->bad = true;
+        return;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+#define body_lit(b, s) body_put((b), (s), sizeof(s) - 1)
+
+/* A quoted name: keys ([a-z0-9._-]), variant names ([A-Za-z0-9_.-]),
+ * reasons and arms are all in this set, where jansson escapes nothing. */
+static void
+body_name(struct body *b, const char *s)
+{
+    size_t n = strlen(s);
+
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+                c == '-')) {
+            b->bad = true;
+            return;
+        }
+    }
+    body_lit(b, "\"");
+    body_put(b, s, n);
+    body_lit(b, "\"");
+}
+
+/* As jansson writes a json_int_t: "%" JSON_INTEGER_FORMAT. */
+static void
+body_int(struct body *b, json_int_t v)
+{
+    char t[24];
+    size_t i = sizeof(t);
+    uint64_t u = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
+
+    do {
+        t[--i] = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+        t[--i] = '-';
+    }
+    body_put(b, t + i, sizeof(t) - i);
+}
+
+/* Booleans here; any other value by jansson, straight into the buffer. */
+static void
+body_value(struct body *b, const struct rp_value *v)
+{
+    json_t *j;
+    size_t n;
+
+    if (b->bad) {
+        return;
+    }
+    if (v->type == RP_TYPE_BOOL) {
+        if (v->b) {
+            body_lit(b, "true");
+        } else {
+            body_lit(b, "false");
+        }
+        return;
+    }
+    j = rp_value_to_json(v);
+    if (j == NULL) {
+        b->bad = true;
+        return;
+    }
+    n = json_dumpb(j, b->p + b->len, b->cap - b->len,
+        JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(j);
+    if (n == 0 || n > b->cap - b->len) {
+        b->bad = true;
+        return;
+    }
+    b->len += n;
+}
+
+/* ofrep_result()'s success object for res (not an error), as res_json()
+ * dumps it. false: use those instead. */
+static bool
+ofrep_write(struct body *b, const char *key, const struct rp_flag *f,
+    const struct rp_result *res, uint64_t seq, bool stale)
+{
+    const char *arm = arm_name(res->arm);
+
+    if (res->reason == RP_REASON_ERROR || res->value == NULL ||
+        res->variant_name == NULL) {
+        return false;
+    }
+    body_lit(b, "{\"key\":");
+    body_name(b, key);
+    body_lit(b, ",\"value\":");
+    body_value(b, res->value);
+    body_lit(b, ",\"reason\":");
+    body_name(b, rp_reason_name(res->reason));
+    body_lit(b, ",\"variant\":");
+    body_name(b, res->variant_name);
+    body_lit(b, ",\"metadata\":{\"version\":");
+    body_int(b, (json_int_t) f->version);
+    body_lit(b, ",\"seq\":");
+    body_int(b, (json_int_t) seq);
+    if (stale) {
+        body_lit(b, ",\"stale\":true");
+    } else {
+        body_lit(b, ",\"stale\":false");
+    }
+    if (arm != NULL) {
+        body_lit(b, ",\"arm\":");
+        body_name(b, arm);
+    }
+    body_lit(b, "}}");
+    return !b->bad;
+}
+
 static nng_http_res *
 do_ofrep_flag(struct http_req *r, bool key_ok)
 {
@@ -401,6 +550,8 @@ do_ofrep_flag(struct http_req *r, bool key_ok)
     const struct agt_entry *e = NULL;
     struct agt_view *v;
     json_t *body = NULL, *ctxj;
+    char buf[OFREP_BODY_MAX];
+    struct body b = { .p = buf, .cap = sizeof(buf) };
     nng_http_res *out;
     bool stale;
 
@@ -428,6 +579,13 @@ do_ofrep_flag(struct http_req *r, bool key_ok)
             rp_ecode_name(res.error), "%s",
             v == NULL ? "the agent has no state yet"
                       : ecode_details(res.error));
+    } else if (ofrep_write(&b, r->key, e->flag, &res, agt_view_seq(v),
+                   stale)) {
+        out = rp_httpd_res_bytes(200, "application/json", b.p, b.len);
+        if (h->health != NULL) {
+            agt_health_count_eval(h->health, r->key, res.variant_name,
+                (uint32_t) res.arm);
+        }
     } else {
         json_t *j = ofrep_result(r->key, e->flag, &res, agt_view_seq(v),
             stale);
