@@ -279,6 +279,7 @@ ctl_daemon_run(struct rp_cfg *cfg, int argc, char **argv)
         msrc.st = st;
         msrc.pub = pub;
         msrc.health = health;
+        msrc.resync = rs;
         msrc.data_dir = so.path;
         msrc.map_size = so.map_size;
         ext[next++] = (struct ctl_api_ext){ctl_metrics_routes,

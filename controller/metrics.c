@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "health.h"
+#include "resync.h"
 #include "log.h"
 #include "promtext.h"
 #include "pub.h"
@@ -85,6 +86,40 @@ render_pub(struct ctl_pub *pub, struct rp_buf *out)
     if (rv == RAMP_OK) {
         rv = rp_prom_counter(out, "ramp_ctl_publish_errors_total",
             "Publish attempts that failed in nng (logged).", ps.send_errs);
+    }
+    return rv;
+}
+
+static ramp_err
+render_resync(struct ctl_resync *r, struct rp_buf *out)
+{
+    struct ctl_resync_stats rs;
+    ramp_err rv;
+
+    ctl_resync_stats(r, &rs);
+    rv = rp_prom_counter(out, "ramp_ctl_resync_log_replies_total",
+        "Resync replies with log entries (possibly none).", rs.log_replies);
+    if (rv == RAMP_OK) {
+        rv = rp_prom_counter(out, "ramp_ctl_resync_snapshot_replies_total",
+            "Resync replies with a snapshot.", rs.snapshot_replies);
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_prom_counter(out, "ramp_ctl_resync_malformed_total",
+            "Resync requests dropped as malformed.", rs.malformed);
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_prom_counter(out, "ramp_ctl_resync_errors_total",
+            "Resync requests that failed in the store or nng.", rs.errors);
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_prom_counter(out, "ramp_ctl_resync_seq_jumps_total",
+            "Store seq jumps past an agent ahead (restore from a backup).",
+            rs.seq_jumps);
+    }
+    if (rv == RAMP_OK) {
+        rv = rp_prom_counter(out, "ramp_ctl_resync_jumps_refused_total",
+            "Seq jumps refused: too far ahead or over the jump rate.",
+            rs.jumps_refused);
     }
     return rv;
 }
@@ -172,6 +207,9 @@ ctl_metrics_render(struct ctl_metrics_src *src, struct rp_buf *out)
     }
     if (rv == RAMP_OK && src->health != NULL) {
         rv = render_health(src->health, out);
+    }
+    if (rv == RAMP_OK && src->resync != NULL) {
+        rv = render_resync(src->resync, out);
     }
     if (rv == RAMP_OK) {
         rv = rp_prom_lmdb(out, "ramp_ctl", "store", src->data_dir,

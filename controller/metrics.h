@@ -53,6 +53,7 @@ struct ctl_metrics_src {
     struct ctl_store *st;
     struct ctl_pub *pub;
     struct ctl_health *health;
+    struct ctl_resync *resync;
     const char *data_dir;  /* for the store's file size */
     size_t map_size;       /* bytes, the configured LMDB map */
     struct ctl_metrics_hook hooks[CTL_METRICS_HOOKS_MAX];

@@ -218,4 +218,9 @@ it_wait_flag 2 n2 1
 it_wait_until "agent 1 caught up" 10 agent_caught_up 1
 it_wait_until "agent 2 caught up" 10 agent_caught_up 2
 it_assert_eq "controller seq" 15 "$(it_healthz_seq)"
+m=$(curl -sS --max-time 10 "$CTL_URL/metrics")
+it_assert_eq "ramp_ctl_resync_seq_jumps_total" 1 \
+    "$(awk '$1 == "ramp_ctl_resync_seq_jumps_total" { print $2 }' <<<"$m")"
+it_assert_eq "ramp_ctl_resync_jumps_refused_total" 0 \
+    "$(awk '$1 == "ramp_ctl_resync_jumps_refused_total" { print $2 }' <<<"$m")"
 it_step "ok"
