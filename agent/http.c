@@ -50,6 +50,7 @@
 #define HTTP_OUTCOMES_MAX 1000 /* outcomes in one request */
 #define HTTP_LATENCY_MAX_MS 3600000.0 /* one hour: beyond is a unit error */
 #define HTTP_ETAG_BYTES 16    /* 128-bit BLAKE2b: hex is 32 characters */
+#define HTTP_BULK_MAX ((size_t) 256 << 20) /* bytes of a bulk answer */
 
 #define OFREP_FLAG_PREFIX "/ofrep/v1/evaluate/flags/"
 #define OFREP_BULK_PATH "/ofrep/v1/evaluate/flags"
@@ -431,19 +432,17 @@ body_put(struct body *b, const char *s, size_t n)
 
 #define body_lit(b, s) body_put((b), (s), sizeof(s) - 1)
 
-/* A quoted name: keys ([a-z0-9._-]), variant names ([A-Za-z0-9_.-]),
- * reasons and arms are all in this set, where jansson escapes nothing. */
+/* A quoted string jansson writes as it is, byte for byte: printable
+ * ASCII but '"' and '\\'. Keys, variant names, reasons, arms, error codes
+ * and the fixed error details all are; anything else is not ours to
+ * write. */
 static void
-body_name(struct body *b, const char *s)
+body_str(struct body *b, const char *s)
 {
     size_t n = strlen(s);
 
     for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-                c == '-')) {
+        if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\') {
             b->bad = true;
             return;
         }
@@ -517,13 +516,13 @@ ofrep_write(struct body *b, const char *key, const struct rp_flag *f,
         return false;
     }
     body_lit(b, "{\"key\":");
-    body_name(b, key);
+    body_str(b, key);
     body_lit(b, ",\"value\":");
     body_value(b, res->value);
     body_lit(b, ",\"reason\":");
-    body_name(b, rp_reason_name(res->reason));
+    body_str(b, rp_reason_name(res->reason));
     body_lit(b, ",\"variant\":");
-    body_name(b, res->variant_name);
+    body_str(b, res->variant_name);
     body_lit(b, ",\"metadata\":{\"version\":");
     body_int(b, (json_int_t) f->version);
     body_lit(b, ",\"seq\":");
@@ -535,10 +534,63 @@ ofrep_write(struct body *b, const char *key, const struct rp_flag *f,
     }
     if (arm != NULL) {
         body_lit(b, ",\"arm\":");
-        body_name(b, arm);
+        body_str(b, arm);
     }
     body_lit(b, "}}");
     return !b->bad;
+}
+
+/* ofrep_result()'s error object for error code e, as dumped. */
+static bool
+ofrep_write_error(struct body *b, const char *key, enum rp_ecode e)
+{
+    body_lit(b, "{\"key\":");
+    body_str(b, key);
+    body_lit(b, ",\"errorCode\":");
+    body_str(b, rp_ecode_name(e));
+    body_lit(b, ",\"errorDetails\":");
+    body_str(b, ecode_details(e));
+    body_lit(b, "}");
+    return !b->bad;
+}
+
+/*
+ * One flag of the bulk answer appended to out: written here when it
+ * can be, else ofrep_result() dumped by jansson, the same bytes.
+ */
+static ramp_err
+bulk_append(struct rp_buf *out, const char *key, const struct rp_flag *f,
+    const struct rp_result *res, uint64_t seq, bool stale)
+{
+    char buf[OFREP_BODY_MAX];
+    struct body b = { .p = buf, .cap = sizeof(buf) };
+    bool ok;
+    json_t *j;
+    size_t n;
+    ramp_err rv;
+
+    if (res->reason == RP_REASON_ERROR) {
+        ok = ofrep_write_error(&b, key, res->error);
+    } else {
+        ok = ofrep_write(&b, key, f, res, seq, stale);
+    }
+    if (ok) {
+        return rp_buf_append(out, buf, b.len);
+    }
+    j = ofrep_result(key, f, res, seq, stale);
+    if (j == NULL) {
+        return RAMP_ENOMEM;
+    }
+    n = json_dumpb(j, NULL, 0, JSON_COMPACT);
+    rv = n > 0 ? rp_buf_reserve(out, n) : RAMP_ENOMEM;
+    if (rv == RAMP_OK &&
+        json_dumpb(j, (char *) out->data + out->len, n, JSON_COMPACT) == n) {
+        out->len += n;
+    } else if (rv == RAMP_OK) {
+        rv = RAMP_ENOMEM;
+    }
+    json_decref(j);
+    return rv;
 }
 
 static nng_http_res *
@@ -686,11 +738,13 @@ do_ofrep_bulk(struct http_req *r)
     char etag[2 * HTTP_ETAG_BYTES + 3];
     const char *inm;
     struct agt_view *v;
-    json_t *body = NULL, *ctxj, *flags, *top;
+    json_t *body = NULL, *ctxj;
+    struct rp_buf ob;
     nng_http_res *out;
     uint64_t seq;
     bool stale;
     size_t n;
+    ramp_err rv;
 
     out = req_ofrep(r, &body, &ctxj, &c);
     if (out != NULL) {
@@ -713,22 +767,30 @@ do_ofrep_bulk(struct http_req *r)
         }
         goto done;
     }
-    flags = json_array();
-    for (size_t i = 0; flags != NULL && i < n; i++) {
+    /* {"flags": [...]} as jansson would dump it (see ofrep_write()). */
+    rp_buf_init(&ob, HTTP_BULK_MAX);
+    rv = rp_buf_append(&ob, "{\"flags\":[", 10);
+    for (size_t i = 0; rv == RAMP_OK && i < n; i++) {
         const struct agt_entry *e = agt_view_at(v, i);
         struct rp_result res;
 
         rp_eval(e->flag, &e->ro, &c.ctx, &res);
         agt_metrics_count_eval(h->metrics, e->flag->key,
             strlen(e->flag->key), res.reason);
-        if (json_array_append_new(flags,
-                ofrep_result(e->flag->key, e->flag, &res, seq, stale)) != 0) {
-            json_decref(flags);
-            flags = NULL;
+        if (i > 0) {
+            rv = rp_buf_append(&ob, ",", 1);
+        }
+        if (rv == RAMP_OK) {
+            rv = bulk_append(&ob, e->flag->key, e->flag, &res, seq, stale);
         }
     }
-    top = flags != NULL ? json_pack("{s:o}", "flags", flags) : NULL;
-    out = res_json(200, top);
+    if (rv == RAMP_OK) {
+        rv = rp_buf_append(&ob, "]}", 2);
+    }
+    out = rv == RAMP_OK
+        ? rp_httpd_res_bytes(200, "application/json", ob.data, ob.len)
+        : rp_httpd_res_bytes(200, NULL, NULL, 0);
+    rp_buf_fini(&ob);
     if (out != NULL && nng_http_res_set_header(out, "ETag", etag) != 0) {
         nng_http_res_free(out);
         out = NULL;

@@ -134,6 +134,8 @@ EXPECT[split-on]='{"key":"b-split","value":true,"reason":"SPLIT","variant":"on",
 EXPECT[split-off]='{"key":"b-split","value":false,"reason":"SPLIT","variant":"off","metadata":{"version":1,"seq":@SEQ@,"stale":false}}'
 EXPECT[ro-treatment]='{"key":"b-ro","value":true,"reason":"SPLIT","variant":"on","metadata":{"version":1,"seq":@SEQ@,"stale":false,"arm":"treatment"}}'
 EXPECT[ro-control]='{"key":"b-ro","value":false,"reason":"SPLIT","variant":"off","metadata":{"version":1,"seq":@SEQ@,"stale":false,"arm":"control"}}'
+EXPECT[bulk-esc]='{"flags":[{"key":"b-bool","value":true,"reason":"TARGETING_MATCH","variant":"on","metadata":{"version":1,"seq":@SEQ@,"stale":false}},{"key":"b-json","value":{"z":[1,2.5,"x\"y"],"a":{"c":null,"b":true}},"reason":"DEFAULT","variant":"obj","metadata":{"version":1,"seq":@SEQ@,"stale":false}},{"key":"b-num","value":42,"reason":"DEFAULT","variant":"i","metadata":{"version":1,"seq":@SEQ@,"stale":false}},{"key":"b-off","value":false,"reason":"DISABLED","variant":"off","metadata":{"version":1,"seq":@SEQ@,"stale":false}},{"key":"b-ro","errorCode":"TARGETING_KEY_MISSING","errorDetails":"this flag splits by targetingKey: the context needs one"},{"key":"b-split","errorCode":"TARGETING_KEY_MISSING","errorDetails":"this flag splits by targetingKey: the context needs one"},{"key":"b-static","value":false,"reason":"STATIC","variant":"off","metadata":{"version":1,"seq":@SEQ@,"stale":false}},{"key":"b-str","value":"q\"b\\s/ é\n\t\u0001 ☃","reason":"TARGETING_MATCH","variant":"Esc_1.x-y","metadata":{"version":1,"seq":@SEQ@,"stale":false}}]}'
+EXPECT[bulk-long]='{"flags":[{"key":"b-bool","value":false,"reason":"DEFAULT","variant":"off","metadata":{"version":1,"seq":@SEQ@,"stale":false}},{"key":"b-json","value":{"z":[1,2.5,"x\"y"],"a":{"c":null,"b":true}},"reason":"DEFAULT","variant":"obj","metadata":{"version":1,"seq":@SEQ@,"stale":false}},{"key":"b-num","value":42,"reason":"DEFAULT","variant":"i","metadata":{"version":1,"seq":@SEQ@,"stale":false}},{"key":"b-off","value":false,"reason":"DISABLED","variant":"off","metadata":{"version":1,"seq":@SEQ@,"stale":false}},{"key":"b-ro","errorCode":"TARGETING_KEY_MISSING","errorDetails":"this flag splits by targetingKey: the context needs one"},{"key":"b-split","errorCode":"TARGETING_KEY_MISSING","errorDetails":"this flag splits by targetingKey: the context needs one"},{"key":"b-static","value":false,"reason":"STATIC","variant":"off","metadata":{"version":1,"seq":@SEQ@,"stale":false}},{"key":"b-str","value":"'"$LONG"'","reason":"TARGETING_MATCH","variant":"long","metadata":{"version":1,"seq":@SEQ@,"stale":false}}]}'
 
 it_step "every value type and reason, byte for byte"
 one bool-match b-bool '{"targetingKey": "u1", "country": "NL", "plan": "pro", "beta": true}'
@@ -153,6 +155,23 @@ for u in u1 u2 u3 u4 u5 u6 u7 u8; do
     one split-on b-split "{\"targetingKey\": \"$u\"}" split-off
     one ro-treatment b-ro "{\"targetingKey\": \"$u\"}" ro-control
 done
+
+it_step "bulk answers, byte for byte"
+# No targeting key: the split and rollout flags answer with their error
+# objects, so the whole answer is fixed by the flags alone.
+bulk() {
+    local body
+    body=$(curl -sS --max-time 10 -X POST -H 'Content-Type: application/json' \
+        --data-binary "{\"context\": $2}" "${URL%/}") ||
+        it_fail "$1: curl failed"
+    if [ -n "${RAMP_IT_PRINT:-}" ]; then
+        printf '%s\t%s\n' "$1" "${body//\"seq\":$SEQ,/\"seq\":@SEQ@,}"
+        return
+    fi
+    it_assert_eq "$1" "${EXPECT[$1]//@SEQ@/$SEQ}" "$body"
+}
+bulk bulk-esc '{"country": "NL", "v": "esc"}'
+bulk bulk-long '{"v": "long"}'
 
 it_step "stale: the bit in the metadata"
 it_stop_controller
