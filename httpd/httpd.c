@@ -18,6 +18,23 @@
 #include "log.h"
 
 #define HTTPD_CLOSE_WAIT_S 5 /* bound on waiting for nng to let go */
+#define HTTPD_RX_IDLE_MAX 64 /* idle body readers kept for reuse */
+
+/*
+ * A body reader: an aio whose callback argument outlives one request, so
+ * it can read request after request. An aio allocated per request must
+ * be reaped from its own callback, and nng_aio_reap() wakes nng's reaper
+ * thread each time: with the allocation, about a quarter of the CPU time
+ * of a small OFREP request (docs/benchmarks.md). nng lets an aio start
+ * its next operation while its last callback is still returning.
+ */
+struct httpd_rx {
+    nng_aio *aio;
+    struct rp_httpd_req *r; /* reading for; set before each read */
+    struct httpd_rx *next;  /* idle list, under the server's mtx */
+};
+
+static void httpd_body_cb(void *arg);
 
 struct rp_httpd {
     nng_http_server *server;
@@ -34,6 +51,8 @@ struct rp_httpd {
     bool stopped;              /* nng_http_server_stop done */
     bool closing;              /* under mtx */
     bool gone;                 /* handler destructor ran, under mtx */
+    struct httpd_rx *rx_idle;  /* under mtx */
+    size_t rx_nidle;           /* under mtx */
 };
 
 /* ------------------------------------------------------------------ */
@@ -87,6 +106,53 @@ rp_httpd_res_json(uint16_t status, json_t *j)
 /* Requests                                                            */
 /* ------------------------------------------------------------------ */
 
+/* An idle reader, or a new one; NULL when out of memory. */
+static struct httpd_rx *
+httpd_rx_get(struct rp_httpd *s, struct rp_httpd_req *r)
+{
+    struct httpd_rx *rx;
+
+    pthread_mutex_lock(&s->mtx);
+    rx = s->rx_idle;
+    if (rx != NULL) {
+        s->rx_idle = rx->next;
+        s->rx_nidle--;
+    }
+    pthread_mutex_unlock(&s->mtx);
+    if (rx == NULL) {
+        rx = rp_calloc(1, sizeof(*rx));
+        if (rx == NULL) {
+            return NULL;
+        }
+        if (nng_aio_alloc(&rx->aio, httpd_body_cb, rx) != 0) {
+            rp_free(rx);
+            return NULL;
+        }
+    }
+    rx->r = r;
+    return rx;
+}
+
+/* Back to the idle list, or, past HTTPD_RX_IDLE_MAX, to nng's reaper: we
+ * may be inside its own callback, which touches rx no more. */
+static void
+httpd_rx_put(struct rp_httpd *s, struct httpd_rx *rx)
+{
+    rx->r = NULL;
+    pthread_mutex_lock(&s->mtx);
+    if (s->rx_nidle < HTTPD_RX_IDLE_MAX) {
+        rx->next = s->rx_idle;
+        s->rx_idle = rx;
+        s->rx_nidle++;
+        rx = NULL;
+    }
+    pthread_mutex_unlock(&s->mtx);
+    if (rx != NULL) {
+        nng_aio_reap(rx->aio);
+        rp_free(rx);
+    }
+}
+
 /* The request ends: the daemon's hook, then its memory. */
 static void
 req_free(struct rp_httpd_req *r, uint16_t status)
@@ -94,9 +160,8 @@ req_free(struct rp_httpd_req *r, uint16_t status)
     if (r->srv->ops.end != NULL) {
         r->srv->ops.end(r, status);
     }
-    if (r->rxaio != NULL) {
-        /* We may be inside its own callback: nng frees it later. */
-        nng_aio_reap(r->rxaio);
+    if (r->rx != NULL) {
+        httpd_rx_put(r->srv, r->rx);
     }
     rp_free(r->body);
     rp_free(r);
@@ -149,8 +214,9 @@ req_refuse(struct rp_httpd_req *r, enum rp_httpd_refusal why,
 static void
 httpd_body_cb(void *arg)
 {
-    struct rp_httpd_req *r = arg;
-    int rc = nng_aio_result(r->rxaio);
+    struct httpd_rx *rx = arg;
+    struct rp_httpd_req *r = rx->r;
+    int rc = nng_aio_result(rx->aio);
 
     if (rc != 0) {
         /* The peer went away or the server is stopping: nothing to
@@ -253,16 +319,16 @@ httpd_cb(nng_aio *aio)
         nng_iov iov;
 
         r->body = rp_alloc((size_t) len);
-        if (r->body == NULL ||
-            nng_aio_alloc(&r->rxaio, httpd_body_cb, r) != 0) {
+        r->rx = r->body != NULL ? httpd_rx_get(s, r) : NULL;
+        if (r->rx == NULL) {
             req_refuse(r, RP_HTTPD_NOMEM, 503, "out of memory");
             return;
         }
         r->body_len = (size_t) len;
         iov.iov_buf = r->body;
         iov.iov_len = r->body_len;
-        nng_aio_set_iov(r->rxaio, 1, &iov);
-        nng_http_conn_read_all(conn, r->rxaio);
+        nng_aio_set_iov(r->rx->aio, 1, &iov);
+        nng_http_conn_read_all(conn, r->rx->aio);
         return;
     }
     s->ops.dispatch(r);
@@ -453,6 +519,16 @@ rp_httpd_free(struct rp_httpd *s)
         pthread_cond_wait(&s->cv, &s->mtx);
     }
     pthread_mutex_unlock(&s->mtx);
+    /* Every reader is idle now; nng_aio_free waits for a callback still
+     * returning. */
+    while (s->rx_idle != NULL) {
+        struct httpd_rx *rx = s->rx_idle;
+
+        s->rx_idle = rx->next;
+        nng_aio_free(rx->aio);
+        rp_free(rx);
+    }
+    s->rx_nidle = 0;
     /* nng frees the handler once the last connection is reaped; bounded,
      * so a stuck peer cannot hang shutdown, at the price of a leak. */
     return httpd_release(s);

@@ -44,7 +44,7 @@ struct rp_httpd_req {
     struct rp_httpd *srv;  /* the module's */
     void *arg;             /* rp_httpd_opts.arg */
     nng_aio *aio;          /* the module's: nng's handler aio, finished once */
-    nng_aio *rxaio;        /* the module's: body read, or NULL */
+    struct httpd_rx *rx;   /* the module's: body reader, or NULL */
     nng_http_req *req;     /* borrowed until the request is finished */
     nng_http_conn *conn;   /* borrowed likewise */
     uint8_t *body;         /* owned by the module, body_len bytes, or NULL */
