@@ -413,10 +413,10 @@ ofrep_result(const char *key, const struct rp_flag *f,
 #define OFREP_BODY_MAX 1024 /* bytes; a typical answer is about 150 */
 
 struct body {
-    char *p;     /* caller's buffer */
-    size_t len;  /* bytes written */
-    size_t cap;  /* bytes in p */
-    bool bad;    /* did not fit, or not writable here */
+    char *p;    /* caller's buffer */
+    size_t len; /* bytes written */
+    size_t cap; /* bytes in p */
+    bool bad;   /* did not fit, or not writable here */
 };
 
 static void
@@ -563,7 +563,7 @@ bulk_append(struct rp_buf *out, const char *key, const struct rp_flag *f,
     const struct rp_result *res, uint64_t seq, bool stale)
 {
     char buf[OFREP_BODY_MAX];
-    struct body b = { .p = buf, .cap = sizeof(buf) };
+    struct body b = {.p = buf, .cap = sizeof(buf)};
     bool ok;
     json_t *j;
     size_t n;
@@ -603,7 +603,7 @@ do_ofrep_flag(struct http_req *r, bool key_ok)
     struct agt_view *v;
     json_t *body = NULL, *ctxj;
     char buf[OFREP_BODY_MAX];
-    struct body b = { .p = buf, .cap = sizeof(buf) };
+    struct body b = {.p = buf, .cap = sizeof(buf)};
     nng_http_res *out;
     bool stale;
 
@@ -631,8 +631,7 @@ do_ofrep_flag(struct http_req *r, bool key_ok)
             rp_ecode_name(res.error), "%s",
             v == NULL ? "the agent has no state yet"
                       : ecode_details(res.error));
-    } else if (ofrep_write(&b, r->key, e->flag, &res, agt_view_seq(v),
-                   stale)) {
+    } else if (ofrep_write(&b, r->key, e->flag, &res, agt_view_seq(v), stale)) {
         out = rp_httpd_res_bytes(200, "application/json", b.p, b.len);
         if (h->health != NULL) {
             agt_health_count_eval(h->health, r->key, res.variant_name,
