@@ -122,22 +122,37 @@ it_init() {
     it_step "work dir $WORK"
 }
 
-# Kill every process started here (TERM, then KILL after 5 s), print the
-# logs' tails on failure, remove the work dir.
+# it_is_child PID: PID is (still) a child of this script's shell. A
+# tracked process that was killed and reaped long ago may have left its
+# PID to someone else's process (pid_max is 32768 here, and a crash loop
+# starts thousands): never signal that one.
+it_is_child() {
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    st=${st##*) } # after "PID (comm) ": state, ppid, ...
+    set -- $st
+    [ "${2:-}" = "$$" ]
+}
+
+# Kill every process started here that is still ours (TERM, then KILL
+# after 5 s), print the logs' tails on failure, remove the work dir.
 it_cleanup() {
-    local rc=$? p deadline
+    local rc=$? p deadline live=()
     trap - EXIT INT TERM HUP
     set +e
     kill "${IT_WATCHDOG:-}" 2>/dev/null
     for p in "${IT_PIDS[@]}"; do
-        kill -TERM "$p" 2>/dev/null
+        if it_is_child "$p"; then
+            live+=("$p")
+            kill -TERM "$p" 2>/dev/null
+        fi
     done
     deadline=$(( $(it_now_ms) + 5000 ))
-    for p in "${IT_PIDS[@]}"; do
-        while kill -0 "$p" 2>/dev/null && [ "$(it_now_ms)" -lt "$deadline" ]; do
+    for p in "${live[@]}"; do
+        while it_is_child "$p" && [ "$(it_now_ms)" -lt "$deadline" ]; do
             sleep 0.05
         done
-        kill -KILL "$p" 2>/dev/null
+        it_is_child "$p" && kill -KILL "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
     if [ "$rc" -ne 0 ] && [ -n "${WORK:-}" ]; then
