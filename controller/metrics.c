@@ -94,32 +94,32 @@ static ramp_err
 render_resync(struct ctl_resync *r, struct rp_buf *out)
 {
     struct ctl_resync_stats rs;
-    ramp_err rv;
+    ramp_err rv = RAMP_OK;
 
     ctl_resync_stats(r, &rs);
-    rv = rp_prom_counter(out, "ramp_ctl_resync_log_replies_total",
-        "Resync replies with log entries (possibly none).", rs.log_replies);
-    if (rv == RAMP_OK) {
-        rv = rp_prom_counter(out, "ramp_ctl_resync_snapshot_replies_total",
-            "Resync replies with a snapshot.", rs.snapshot_replies);
-    }
-    if (rv == RAMP_OK) {
-        rv = rp_prom_counter(out, "ramp_ctl_resync_malformed_total",
-            "Resync requests dropped as malformed.", rs.malformed);
-    }
-    if (rv == RAMP_OK) {
-        rv = rp_prom_counter(out, "ramp_ctl_resync_errors_total",
-            "Resync requests that failed in the store or nng.", rs.errors);
-    }
-    if (rv == RAMP_OK) {
-        rv = rp_prom_counter(out, "ramp_ctl_resync_seq_jumps_total",
+    const struct {
+        const char *name, *help;
+        uint64_t v;
+    } c[] = {
+        {"ramp_ctl_resync_log_replies_total",
+            "Resync replies with log entries (possibly none).",
+            rs.log_replies},
+        {"ramp_ctl_resync_snapshot_replies_total",
+            "Resync replies with a snapshot.", rs.snapshot_replies},
+        {"ramp_ctl_resync_malformed_total",
+            "Resync requests dropped as malformed.", rs.malformed},
+        {"ramp_ctl_resync_errors_total",
+            "Resync requests that failed in the store or nng.", rs.errors},
+        {"ramp_ctl_resync_seq_jumps_total",
             "Store seq jumps past an agent ahead (restore from a backup).",
-            rs.seq_jumps);
-    }
-    if (rv == RAMP_OK) {
-        rv = rp_prom_counter(out, "ramp_ctl_resync_jumps_refused_total",
+            rs.seq_jumps},
+        {"ramp_ctl_resync_jumps_refused_total",
             "Seq jumps refused: too far ahead or over the jump rate.",
-            rs.jumps_refused);
+            rs.jumps_refused},
+    };
+
+    for (size_t i = 0; rv == RAMP_OK && i < sizeof(c) / sizeof(c[0]); i++) {
+        rv = rp_prom_counter(out, c[i].name, c[i].help, c[i].v);
     }
     return rv;
 }
