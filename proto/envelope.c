@@ -157,6 +157,84 @@ out:
     return rv;
 }
 
+/*
+ * A msgpack packer over a small fixed buffer, so rp_env_open can rebuild
+ * the framing bytes an envelope must have without allocating.
+ */
+struct env_frame {
+    uint8_t b[96]; /* the tail: bin8 key id and bin8 sig, 76 bytes */
+    size_t len;
+    bool over;
+};
+
+static int
+env_frame_write(void *data, const char *buf, size_t len)
+{
+    struct env_frame *fr = data;
+
+    if (fr->over || len > sizeof(fr->b) - fr->len) {
+        fr->over = true;
+        return -1;
+    }
+    memcpy(fr->b + fr->len, buf, len);
+    fr->len += len;
+    return 0;
+}
+
+/* True if buf[0..len) starts with exactly the bytes in fr. */
+static bool
+env_frame_matches(const struct env_frame *fr, const uint8_t *buf, size_t len)
+{
+    return !fr->over && fr->len <= len && memcmp(fr->b, buf, fr->len) == 0;
+}
+
+/*
+ * MessagePack can encode one value several ways (uint 5 as a fixint, a
+ * uint8, ..., an int64), and the signature covers values, not bytes. So
+ * a valid envelope with one integer re-encoded would still verify: a
+ * second byte string for the same signed message. Accept only the bytes
+ * rp_env_seal writes (smallest forms, as msgpack-c packs them) for the
+ * framing around the payload and for key id and signature; the payload's
+ * own bytes are signed, so they cannot vary. Trailing elements past the
+ * seventh are not signed and not compared (forward compatibility).
+ */
+static bool
+env_is_canonical(const uint8_t *buf, size_t len, size_t n, uint64_t kind,
+    uint64_t seq, uint64_t ts_ms, const msgpack_object *pl,
+    const uint8_t id[RP_KEYID_LEN], const uint8_t sig[RP_SIG_LEN])
+{
+    struct env_frame fr = {.len = 0, .over = false};
+    msgpack_packer pk;
+    size_t plen = pl->via.bin.size;
+    size_t tail;
+
+    msgpack_packer_init(&pk, &fr, env_frame_write);
+    (void) msgpack_pack_array(&pk, n);
+    (void) msgpack_pack_uint64(&pk, RP_ENV_VERSION);
+    (void) msgpack_pack_uint64(&pk, kind);
+    (void) msgpack_pack_uint64(&pk, seq);
+    (void) msgpack_pack_uint64(&pk, ts_ms);
+    (void) msgpack_pack_bin(&pk, plen);
+    if (!env_frame_matches(&fr, buf, len) || plen > len - fr.len) {
+        return false;
+    }
+    /*
+     * msgpack-c points bin objects into the input (zero copy), so the
+     * payload must start right after its header (an empty one may point
+     * anywhere).
+     */
+    if (plen > 0 && (const uint8_t *) pl->via.bin.ptr != buf + fr.len) {
+        return false;
+    }
+    tail = fr.len + plen;
+    fr.len = 0;
+    (void) msgpack_pack_bin(&pk, RP_KEYID_LEN);
+    (void) msgpack_pack_bin_body(&pk, id, RP_KEYID_LEN);
+    (void) msgpack_pack_bin(&pk, RP_SIG_LEN);
+    (void) msgpack_pack_bin_body(&pk, sig, RP_SIG_LEN);
+    return env_frame_matches(&fr, buf + tail, len - tail);
+}
+
 static const struct rp_pubkey *
 env_find_key(
     const struct rp_pubkey *keys, size_t nkeys, const uint8_t id[RP_KEYID_LEN])
@@ -173,7 +251,7 @@ env_find_key(
 /*
  * The order of checks is part of the contract: size, msgpack shape,
  * version (so a newer sender learns that, whatever else changed), field
- * types, key, signature. Nothing is written to *env before the
+ * types, canonical encoding, key, signature. Nothing is written to *env before the
  * signature verifies.
  */
 ramp_err
@@ -244,6 +322,10 @@ rp_env_open(const uint8_t *buf, size_t len, const struct rp_pubkey *keys,
     }
     rv = rp_obj_bin_exact(&f[6], sig, RP_SIG_LEN);
     if (rv != RAMP_OK) {
+        goto out;
+    }
+    if (!env_is_canonical(buf, len, n, kind, seq, ts_ms, pl, id, sig)) {
+        rv = RAMP_EPROTO;
         goto out;
     }
     key = env_find_key(keys, nkeys, id);

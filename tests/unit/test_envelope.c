@@ -391,6 +391,99 @@ test_every_bit_flip_fails(void **state)
     check_no_leak();
 }
 
+/*
+ * Splice: replace b[at .. at+cut) with rep[0 .. replen) into out.
+ * Returns the new length.
+ */
+static size_t
+splice(uint8_t *out, const uint8_t *b, size_t len, size_t at, size_t cut,
+    const uint8_t *rep, size_t replen)
+{
+    memcpy(out, b, at);
+    memcpy(out + at, rep, replen);
+    memcpy(out + at + replen, b + at + cut, len - at - cut);
+    return len - cut + replen;
+}
+
+/*
+ * The same signed values in another MessagePack form (a wider integer,
+ * a signed integer, a longer bin or array header) must be refused: the
+ * signature covers values, so only the encoder's own bytes are accepted.
+ */
+static void
+test_noncanonical_refused(void **state)
+{
+    static const struct {
+        const char *what;
+        size_t at;
+        size_t cut;
+        uint8_t rep[12];
+        size_t replen;
+    } cases[] = {
+        {"array16 header", 0, 1, {0xdc, 0x00, 0x07}, 3},
+        {"version as uint8", 1, 1, {0xcc, 0x01}, 2},
+        {"version as uint16", 1, 1, {0xcd, 0x00, 0x01}, 3},
+        {"kind as int8", 2, 1, {0xd0, RP_KIND_FLAG_PUT}, 2},
+        {"seq as uint8", 3, 1, {0xcc, 0x05}, 2},
+        {"seq as int8", 3, 1, {0xd0, 0x05}, 2},
+        {"seq as int64", 3, 1, {0xd3, 0, 0, 0, 0, 0, 0, 0, 0x05}, 9},
+        {"seq as uint64", 3, 1, {0xcf, 0, 0, 0, 0, 0, 0, 0, 0x05}, 9},
+        {"ts_ms as int64", 4, 1, {0xd3}, 1},
+        {"payload as bin16", 13, 2, {0xc5, 0x00, 0x03}, 3},
+        {"payload as bin32", 13, 2, {0xc6, 0, 0, 0, 0x03}, 5},
+        {"key id as bin16", 18, 2, {0xc5, 0x00, RP_KEYID_LEN}, 3},
+        {"sig as bin16", 28, 2, {0xc5, 0x00, RP_SIG_LEN}, 3},
+    };
+    struct rp_keypair kp;
+    struct rp_pubkey pub;
+    struct rp_envelope env;
+    struct rp_envelope untouched;
+    struct rp_buf b;
+    uint8_t out[128];
+
+    (void) state;
+    seed_key(9, &kp);
+    rp_key_public(&kp, &pub);
+    rp_buf_init(&b, 4096);
+    assert_int_equal(rp_env_seal(&b, &kp, RP_KIND_FLAG_PUT, 5,
+                         1700000000000ULL, "abc", 3),
+        RAMP_OK);
+    /* The layout the cases rely on. */
+    assert_int_equal(b.len, 94);
+    assert_int_equal(b.data[0], 0x97);
+    assert_int_equal(b.data[3], 0x05);
+    assert_int_equal(b.data[4], 0xcf);
+    assert_int_equal(b.data[13], 0xc4);
+    assert_int_equal(b.data[18], 0xc4);
+    assert_int_equal(b.data[28], 0xc4);
+    assert_int_equal(rp_env_open(b.data, b.len, &pub, 1, &env), RAMP_OK);
+    memset(&untouched, 0xa5, sizeof(untouched));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = splice(out, b.data, b.len, cases[i].at, cases[i].cut,
+            cases[i].rep, cases[i].replen);
+        ramp_err rv;
+
+        memcpy(&env, &untouched, sizeof(env));
+        rv = rp_env_open(out, n, &pub, 1, &env);
+        if (rv != RAMP_EPROTO) {
+            fail_msg("%s: %s", cases[i].what, ramp_errname(rv));
+        }
+        assert_memory_equal(&env, &untouched, sizeof(env));
+    }
+    /* A large seq in its canonical uint64 form still opens. */
+    rp_buf_reset(&b);
+    assert_int_equal(rp_env_seal(&b, &kp, RP_KIND_FLAG_PUT,
+                         0x0102030405060708ULL, 1700000000000ULL, "abc", 3),
+        RAMP_OK);
+    assert_int_equal(b.data[3], 0xcf);
+    assert_int_equal(rp_env_open(b.data, b.len, &pub, 1, &env), RAMP_OK);
+    /* ... and with its type byte as int64 (same value) it does not. */
+    b.data[3] = 0xd3;
+    assert_int_equal(rp_env_open(b.data, b.len, &pub, 1, &env), RAMP_EPROTO);
+    rp_buf_fini(&b);
+    check_no_leak();
+}
+
 static void
 test_keys_and_rotation(void **state)
 {
@@ -1086,6 +1179,7 @@ main(void)
         cmocka_unit_test(test_seal_appends_and_bounds),
         cmocka_unit_test(test_seal_open_oom),
         cmocka_unit_test(test_every_bit_flip_fails),
+        cmocka_unit_test(test_noncanonical_refused),
         cmocka_unit_test(test_keys_and_rotation),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_sig_input_bytes),
