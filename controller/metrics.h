@@ -4,9 +4,10 @@
  * API extension routes (api_ext.h), without a token:
  *
  *   GET /metrics   text format 0.0.4: seq, updates published, heartbeats,
- *                  LMDB map use, health intake, and every family other
- *                  modules render through a hook (rollouts by state,
- *                  stage per rollout, checks by verdict, rollbacks, ...)
+ *                  LMDB map use, health intake, the heap (malloc's bytes
+ *                  in use and held, rp_alloc's blocks), and every family
+ *                  other modules render through a hook (rollouts by
+ *                  state, stage per rollout, checks by verdict, ...)
  *   GET /readyz    200 when the store answers and every socket is bound
  *                  (the daemon says so with ctl_metrics_set_ready), else
  *                  503, as JSON

@@ -15,6 +15,7 @@
 
 static atomic_long alloc_fail_countdown; /* 0: injection off */
 static atomic_long alloc_live;
+static atomic_size_t alloc_live_bytes; /* sum of the n asked for */
 
 static int
 alloc_should_fail(void)
@@ -46,6 +47,7 @@ rp_alloc(size_t n)
         return NULL;
     }
     atomic_fetch_add_explicit(&alloc_live, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&alloc_live_bytes, n, memory_order_relaxed);
     memcpy(p, &n, sizeof(n));
     return p + ALLOC_HDR;
 }
@@ -69,6 +71,7 @@ void *
 rp_realloc(void *old, size_t n)
 {
     unsigned char *p;
+    size_t was;
 
     if (old == NULL) {
         return rp_alloc(n);
@@ -76,10 +79,13 @@ rp_realloc(void *old, size_t n)
     if (n > SIZE_MAX - ALLOC_HDR || alloc_should_fail()) {
         return NULL;
     }
+    memcpy(&was, (unsigned char *) old - ALLOC_HDR, sizeof(was));
     p = realloc((unsigned char *) old - ALLOC_HDR, n + ALLOC_HDR);
     if (p == NULL) {
         return NULL;
     }
+    atomic_fetch_add_explicit(&alloc_live_bytes, n - was,
+        memory_order_relaxed); /* modular: a shrink subtracts */
     memcpy(p, &n, sizeof(n));
     return p + ALLOC_HDR;
 }
@@ -87,10 +93,14 @@ rp_realloc(void *old, size_t n)
 void
 rp_free(void *p)
 {
+    size_t n;
+
     if (p == NULL) {
         return;
     }
+    memcpy(&n, (unsigned char *) p - ALLOC_HDR, sizeof(n));
     atomic_fetch_sub_explicit(&alloc_live, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&alloc_live_bytes, n, memory_order_relaxed);
     free((unsigned char *) p - ALLOC_HDR);
 }
 
@@ -129,4 +139,10 @@ long
 rp_alloc_outstanding(void)
 {
     return atomic_load(&alloc_live);
+}
+
+size_t
+rp_alloc_outstanding_bytes(void)
+{
+    return atomic_load(&alloc_live_bytes);
 }

@@ -20,5 +20,7 @@ char *rp_strndup(const char *s, size_t n); /* copies n bytes, adds NUL */
 void rp_alloc_fail_at(long n);
 /* Allocations made through rp_* and not yet freed (process-wide). */
 long rp_alloc_outstanding(void);
+/* Their bytes (as asked for, without malloc's overhead). */
+size_t rp_alloc_outstanding_bytes(void);
 
 #endif

@@ -25,9 +25,13 @@
 #   - controller memory is flat: RSS at the end is not above twice RSS
 #     after warm-up (a gross bound, not a timing figure).
 #
-# Printed: enrollment time, reports per second, controller RSS over
-# time, the rollout check duration (ramp_ctl_rollout_check_duration_
+# Printed: enrollment time, reports per second, controller RSS, heap in
+# use and held by malloc (/metrics) over time, the rollout check duration (ramp_ctl_rollout_check_duration_
 # seconds: count, mean, and the buckets of p50 and p99).
+#
+# RAMP_IT_LOAD_FIXED_LATENCY_US=N: every latency reported is N us (one
+# histogram bucket per entry; see ramp_loadagents.c), to tell the heap
+# the histograms' tails take from any other growth.
 #
 # Usage: load.sh CONTROLLER AGENT CLI EVALTOOL TESTPUB
 . "$(dirname "$0")/lib.sh"
@@ -96,19 +100,33 @@ for f in $FLAGS; do
 done
 S0=$(ctl_stats)
 
-# RSS of the controller every 2 s: "ms_since_start rss anon file" (kB;
-# anon is the heap, file mostly the LMDB map's pages).
+# Memory of the controller every 2 s: "ms_since_start rss anon file
+# inuse arena ours blocks". rss, anon (the heap and thread stacks) and
+# file (mostly the LMDB map's pages) in kB from /proc; from /metrics,
+# inuse and arena in kB (malloc's bytes handed out, and held from the
+# system: in use plus free in its arenas; "-" where the allocator does
+# not say, as under ASan), ours the kB and blocks the count of rp_alloc
+# blocks outstanding. anon growing with inuse flat is the allocator
+# keeping freed memory; inuse growing with ours is our data, and with
+# blocks flat, entries that grow rather than entries added.
 RSS_LOG=$WORK/rss
 : >"$RSS_LOG"
 sampler() {
     set +e
-    local t0 kb
+    local t0 kb heap
     t0=$(it_now_ms)
     while kill -0 "$CTL_PID" 2>/dev/null; do
         kb=$(awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 }
             /^RssFile:/ { f = $2 } END { if (r != "") print r, a, f }' \
             /proc/"$CTL_PID"/status 2>/dev/null)
-        [ -n "$kb" ] && echo "$(( $(it_now_ms) - t0 )) $kb" >>"$RSS_LOG"
+        heap=$(metrics 2>/dev/null | awk '
+            $1 == "ramp_ctl_heap_inuse_bytes" { u = int($2 / 1024) }
+            $1 == "ramp_ctl_heap_arena_bytes" { a = int($2 / 1024) }
+            $1 == "ramp_ctl_alloc_bytes" { o = int($2 / 1024) }
+            $1 == "ramp_ctl_alloc_blocks" { b = $2 }
+            END { print (u == "" ? "-" : u), (a == "" ? "-" : a),
+                (o == "" ? "-" : o), (b == "" ? "-" : b) }')
+        [ -n "$kb" ] && echo "$(( $(it_now_ms) - t0 )) $kb $heap" >>"$RSS_LOG"
         sleep 2
     done
 }
@@ -134,7 +152,7 @@ while it_alive "$LOAD_PID" && ! grep -q '^done' "$WORK/load.out"; do
     n=$(grep -c '^progress ' "$WORK/load.out" || true)
     if [ "$n" -gt "${shown:-0}" ]; then
         shown=$n
-        echo "   $(grep '^progress ' "$WORK/load.out" | tail -n 1), controller RSS $(tail -n 1 "$RSS_LOG" | cut -d' ' -f2-) kB (rss anon file)"
+        echo "   $(grep '^progress ' "$WORK/load.out" | tail -n 1), controller $(tail -n 1 "$RSS_LOG" | cut -d' ' -f2-) (kB rss anon file inuse arena ours, blocks)"
     fi
 done
 T_END=$(it_now_ms)
@@ -247,9 +265,12 @@ mean_ms=$(awk -v s="$sum" -v n="$cnt" 'BEGIN { if (n > 0) printf "%.2f", s * 100
 echo "   check duration: $cnt checks, mean $mean_ms ms, p50 <= $(q 0.5) s, p99 <= $(q 0.99) s"
 echo "   intake: $(field tracked "$S1") entries tracked for $(field boots "$S1") boots"
 
-# Warm-up: a quarter of the run, at most 150 s (the heap of the long
-# form still grows in its first minutes: malloc arenas of the receive
-# threads, then levels off).
+# Warm-up: a quarter of the run, at most 150 s. The heap still grows
+# after it, ever more slowly: the health intake keeps each entry's last
+# cumulative histogram, and the log-normal latencies' rare tail values
+# keep adding buckets to it (rp_alloc bytes rise, blocks stay flat;
+# RAMP_IT_LOAD_FIXED_LATENCY_US=40000 keeps it flat). malloc's free
+# space in its arenas grows by about 1 MB and levels off.
 WARM_MS=$(( SECONDS_RUN * 1000 / 4 ))
 [ "$WARM_MS" -le 150000 ] || WARM_MS=150000
 rss=$(awk -v w="$WARM_MS" -v e="$(( T_END - T_SEND ))" '
@@ -261,6 +282,20 @@ read -r RSS_WARM RSS_END RSS_MAX ANON_WARM ANON_END FILE_WARM FILE_END <<<"$rss"
 [ -n "$RSS_WARM" ] && [ -n "$RSS_END" ] || it_fail "no RSS samples: $(cat "$RSS_LOG")"
 ratio=$(awk -v a="$RSS_END" -v b="$RSS_WARM" 'BEGIN { printf "%.3f", a / b }')
 echo "   controller RSS: after warm-up ($(( WARM_MS / 1000 )) s) $RSS_WARM kB, at the end $RSS_END kB, max $RSS_MAX kB, end/warm $ratio ($(wc -l <"$RSS_LOG") samples); heap (RssAnon) $ANON_WARM -> $ANON_END kB, file pages (RssFile: LMDB map, binaries) $FILE_WARM -> $FILE_END kB"
+# The same at 15 s, at each quarter of the run and at the end: the
+# last sample at or before each point (the first one if none is).
+E_MS=$(( T_END - T_SEND ))
+for at in 15000 $(( E_MS / 4 )) $(( E_MS / 2 )) $(( E_MS * 3 / 4 )) "$E_MS"; do
+    awk -v at="$at" '
+        NR == 1 || $1 <= at { l = $0 }
+        END {
+            split(l, f, " ")
+            printf "   memory at %4d s: rss %s anon %s inuse %s arena %s ours %s kB, %s blocks\n",
+                at / 1000, f[2], f[3], f[5], f[6], f[7], f[8]
+        }' "$RSS_LOG"
+done
+# RAMP_IT_LOAD_MEMLOG=FILE keeps every sample for a closer look.
+[ -z "${RAMP_IT_LOAD_MEMLOG:-}" ] || cp "$RSS_LOG" "$RAMP_IT_LOAD_MEMLOG"
 echo "   data dir $(du -sk "$CTL_DATA" | cut -f1) kB"
 [ "$RSS_END" -le $(( RSS_WARM * 2 )) ] ||
     it_fail "controller RSS grew from $RSS_WARM kB to $RSS_END kB"

@@ -17,7 +17,11 @@
  * outside the rollout). Per agent and second: 20 evaluations of the
  * rollout's unit population split 5 / 95 like stage 0, 2 outside it, an
  * outcome for each, errors at 1% and a log-normal latency (p50 40 ms),
- * the same in both arms (a healthy rollout).
+ * the same in both arms (a healthy rollout). With
+ * RAMP_IT_LOAD_FIXED_LATENCY_US=N set, every latency is N us instead: each
+ * histogram then keeps to one bucket, so the controller's state per
+ * entry stays the same size all run (load.sh's memory figures without
+ * the tail buckets that a cumulative histogram keeps adding).
  *
  * A send that fails (timeout: the controller's queue stayed full) is
  * counted, and loses nothing: counters are cumulative, so the next
@@ -110,10 +114,15 @@ unif(void)
     return ((double) (rng() >> 11) + 0.5) / 9007199254740992.0;
 }
 
+static uint64_t fixed_latency_us; /* 0: log-normal */
+
 /* Log-normal latency, median 40 ms, sigma 0.5 (p95 ~ 91 ms). */
 static uint64_t
 latency_us(void)
 {
+    if (fixed_latency_us > 0) {
+        return fixed_latency_us;
+    }
     double z = sqrt(-2.0 * log(unif())) * cos(2.0 * LOAD_PI * unif());
 
     return (uint64_t) (40000.0 * exp(0.5 * z));
@@ -282,6 +291,10 @@ main(int argc, char **argv)
     seconds = strtol(argv[4], NULL, 10);
     nsock = strtol(argv[5], NULL, 10);
     rng_state ^= strtoull(argv[6], NULL, 10) * 0x9E3779B97F4A7C15ull;
+    if (getenv("RAMP_IT_LOAD_FIXED_LATENCY_US") != NULL) {
+        fixed_latency_us =
+            strtoull(getenv("RAMP_IT_LOAD_FIXED_LATENCY_US"), NULL, 10);
+    }
     if (nagents < 1 || nagents > 60000 || seconds < 1 || nsock < 1 ||
         nsock > nagents || token == NULL || strlen(token) > 512) {
         fputs("loadagents: 1 <= AGENTS <= 60000, SECONDS >= 1, "
