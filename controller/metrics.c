@@ -18,7 +18,7 @@
 #if defined(__SANITIZE_ADDRESS__)
 #define METRICS_SANITIZED 1
 #endif
-#if defined(__GLIBC__) && !defined(METRICS_SANITIZED) &&                   \
+#if defined(__GLIBC__) && !defined(METRICS_SANITIZED) &&                       \
     (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
 #include <malloc.h>
 #define METRICS_MALLINFO2 1
