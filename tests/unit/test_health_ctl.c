@@ -215,6 +215,82 @@ test_cumulative(void **state)
     assert_int_equal(last, NOW + 3);
 }
 
+/* One entry with a given histogram, sealed as a report. */
+static ramp_err
+send_hist(struct fx *fx, uint64_t seq, const struct rp_hist *h)
+{
+    struct rp_health r;
+    struct rp_health_entry en;
+    struct rp_buf pay, b;
+    ramp_err rv;
+
+    memset(&r, 0, sizeof(r));
+    memset(&en, 0, sizeof(en));
+    r.agent_id = (char *) "web-01";
+    memcpy(r.boot_id, fx->boot, 16);
+    r.report_seq = seq;
+    r.ts_ms = NOW;
+    r.host = (char *) "";
+    r.nentries = 1;
+    r.entries = &en;
+    en.flag_key = (char *) "f";
+    en.variant = (char *) "on";
+    en.arm = 1;
+    en.evaluations = h->count;
+    en.successes = h->count;
+    en.hist = *h;
+    rp_buf_init(&pay, RP_HEALTH_MAX);
+    assert_int_equal(rp_health_encode(&pay, &r), RAMP_OK);
+    rp_buf_init(&b, RP_ENV_MAX);
+    assert_int_equal(rp_env_seal(&b, &fx->a, RP_KIND_HEALTH, seq, NOW,
+                         pay.data, pay.len),
+        RAMP_OK);
+    rv = ctl_health_ingest(fx->h, b.data, b.len, NOW + (int64_t) seq, NULL);
+    rp_buf_fini(&b);
+    rp_buf_fini(&pay);
+    return rv;
+}
+
+/*
+ * The intake keeps each entry's last cumulative histogram in a packed
+ * form; the difference it hands the engine must be exact in every
+ * bucket, for buckets far apart and counts of many bytes.
+ */
+static void
+test_hist_difference_exact(void **state)
+{
+    static const uint64_t us[] = {1, 3, 150, 40000, 2000000, 900000000};
+    static const uint64_t n1[] = {1, 200, 70000, 1ULL << 33, 5, 0};
+    static const uint64_t n2[] = {1, 201, 70000 + 300, (1ULL << 33) + 128,
+        5 + 16384, 1};
+    struct fx *fx = *state;
+    struct rp_hist h1, h2;
+    struct ctl_arm_sum t, c;
+    unsigned nonzero = 0;
+
+    rp_hist_init(&h1);
+    rp_hist_init(&h2);
+    for (size_t i = 0; i < sizeof(us) / sizeof(us[0]); i++) {
+        rp_hist_record_n(&h1, us[i], n1[i]);
+        rp_hist_record_n(&h2, us[i], n2[i]);
+    }
+    assert_int_equal(send_hist(fx, 1, &h1), RAMP_OK);
+    ctl_health_drain(fx->h, "f", &t, &c);
+    for (unsigned k = 0; k < RP_HIST_NBUCKETS; k++) {
+        assert_int_equal(t.hist.b[k], h1.b[k]);
+    }
+    assert_int_equal(send_hist(fx, 2, &h2), RAMP_OK);
+    ctl_health_drain(fx->h, "f", &t, &c);
+    assert_int_equal(t.hist.count, h2.count - h1.count);
+    for (unsigned k = 0; k < RP_HIST_NBUCKETS; k++) {
+        assert_int_equal(t.hist.b[k], h2.b[k] - h1.b[k]);
+        nonzero += t.hist.b[k] != 0;
+    }
+    /* every value changed but the first: five buckets moved */
+    assert_int_equal(nonzero, 5);
+    assert_int_equal(c.hist.count, 0);
+}
+
 static void
 test_new_boot_and_backwards(void **state)
 {
@@ -446,6 +522,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_new_boot_and_backwards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_baseline, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_hist_difference_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enrollment, setup, teardown),
         cmocka_unit_test(test_hrej_names),
