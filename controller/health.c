@@ -368,14 +368,16 @@ static void
 bent_hist(const struct bent *e, struct rp_hist *out)
 {
     const uint8_t *p = e->h;
-    const uint8_t *end = p + e->hlen;
     uint64_t k = 0;
 
     rp_hist_init(out);
     out->count = e->hcount;
     out->sum_us = e->hsum;
     out->max_us = e->hmax;
-    while (p < end) {
+    if (p == NULL) {
+        return; /* no bucket used (and no pointer to offset) */
+    }
+    for (const uint8_t *end = p + e->hlen; p < end;) {
         uint64_t gap, n;
 
         p = varint_get(p, &gap);

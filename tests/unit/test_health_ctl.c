@@ -264,7 +264,7 @@ test_hist_difference_exact(void **state)
     static const uint64_t n2[] = {1, 201, 70000 + 300, (1ULL << 33) + 128,
         5 + 16384, 1};
     struct fx *fx = *state;
-    struct rp_hist h1, h2;
+    struct rp_hist e0, h1, h2;
     struct ctl_arm_sum t, c;
     unsigned nonzero = 0;
 
@@ -274,12 +274,17 @@ test_hist_difference_exact(void **state)
         rp_hist_record_n(&h1, us[i], n1[i]);
         rp_hist_record_n(&h2, us[i], n2[i]);
     }
-    assert_int_equal(send_hist(fx, 1, &h1), RAMP_OK);
+    /* an empty histogram first: nothing kept, nothing to subtract */
+    rp_hist_init(&e0);
+    assert_int_equal(send_hist(fx, 1, &e0), RAMP_OK);
+    ctl_health_drain(fx->h, "f", &t, &c);
+    assert_int_equal(t.hist.count, 0);
+    assert_int_equal(send_hist(fx, 2, &h1), RAMP_OK);
     ctl_health_drain(fx->h, "f", &t, &c);
     for (unsigned k = 0; k < RP_HIST_NBUCKETS; k++) {
         assert_int_equal(t.hist.b[k], h1.b[k]);
     }
-    assert_int_equal(send_hist(fx, 2, &h2), RAMP_OK);
+    assert_int_equal(send_hist(fx, 3, &h2), RAMP_OK);
     ctl_health_drain(fx->h, "f", &t, &c);
     assert_int_equal(t.hist.count, h2.count - h1.count);
     for (unsigned k = 0; k < RP_HIST_NBUCKETS; k++) {
